@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+from django.views.generic import RedirectView
+
+
+def liveness(request: HttpRequest) -> JsonResponse:
+    """The process is up and answering; readiness checks come with the operations layer."""
+    return JsonResponse({"status": "ok"})
+
+
+admin.site.site_header = "Aurora back office"
+admin.site.site_title = "Aurora"
+admin.site.index_title = "Validator P&L and partner commissions"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("health", liveness, name="health"),
+]

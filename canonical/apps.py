@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CanonicalConfig(AppConfig):
+    name = "canonical"
+    default_auto_field = "django.db.models.BigAutoField"
