@@ -1,0 +1,194 @@
+"""Load and validate `config/chains.yaml` and `config/providers.yaml`.
+
+Nothing here touches the database: `load_registry` either returns a fully validated
+`Registry` or raises `RegistryError` listing every problem as `<file>: <key>: <problem>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import yaml
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from chains.models import PeriodType, ProviderRole
+
+DEFAULT_PERIOD_LENGTH_EPOCHS = 225
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=50)]
+EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=100)]
+AdapterName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$", max_length=100)]
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class RegistryError(Exception):
+    """The registry files are unusable; `problems` holds one readable line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+SpecT = TypeVar("SpecT", bound=_Spec)
+
+
+class ChainSpec(_Spec):
+    name: Annotated[NonEmpty, StringConstraints(max_length=100)]
+    period_type: PeriodType
+    native_unit: Annotated[NonEmpty, StringConstraints(max_length=20)]
+    native_decimals: int = Field(ge=0, le=36)
+    display_symbol: Annotated[str, StringConstraints(max_length=12)] = ""
+    finality_lag: int = Field(ge=0)
+    period_length_epochs: int | None = Field(default=None, ge=1)
+    is_active: bool = True
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    providers: dict[ProviderRole, list[Slug]] = Field(default_factory=dict)
+
+    @field_validator("providers")
+    @classmethod
+    def _no_repeated_provider(cls, value: dict[ProviderRole, list[str]]) -> dict[ProviderRole, list[str]]:
+        for role, names in value.items():
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                raise ValueError(f"{role.value} lists {', '.join(repeated)} more than once")
+        return value
+
+    @model_validator(mode="after")
+    def _period_length_fits_period_type(self) -> ChainSpec:
+        if self.period_type is PeriodType.BLOCK_WINDOW:
+            if self.period_length_epochs is None:
+                object.__setattr__(self, "period_length_epochs", DEFAULT_PERIOD_LENGTH_EPOCHS)
+        elif self.period_length_epochs is not None:
+            raise ValueError("period_length_epochs applies only to BLOCK_WINDOW chains")
+        return self
+
+
+class ProviderSpec(_Spec):
+    type: ProviderRole
+    adapter: AdapterName
+    base_url: AnyHttpUrl | None = None
+    api_version: Annotated[str, StringConstraints(max_length=20)] | None = None
+    api_key_env: EnvVarName | None = None
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    timeout_seconds: int = Field(default=30, ge=1, le=600)
+    enabled: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ChainsFile(_Spec):
+    chains: dict[Slug, ChainSpec] = Field(min_length=1)
+
+
+class ProvidersFile(_Spec):
+    providers: dict[Slug, ProviderSpec] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Registry:
+    chains: dict[str, ChainSpec]
+    providers: dict[str, ProviderSpec]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys instead of keeping the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(path: Path, label: str) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RegistryError([f"{label}: file not found"]) from None
+    except OSError as exc:
+        raise RegistryError([f"{label}: cannot read the file ({exc.strerror})"]) from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise RegistryError([f"{label}: {where}invalid YAML: {exc.problem or exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise RegistryError([f"{label}: invalid YAML: {exc}"]) from None
+
+
+def _describe(error: ValidationError, label: str) -> list[str]:
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        problems.append(f"{label}: {key}: {message}")
+    return problems
+
+
+def _parse(model: type[SpecT], path: Path, label: str) -> SpecT:
+    document = _read_yaml(path, label)
+    if not isinstance(document, dict):
+        top_key = next(iter(model.model_fields))
+        raise RegistryError([f"{label}: expected a mapping with the key '{top_key}'"])
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise RegistryError(_describe(exc, label)) from None
+
+
+def _label(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_registry(chains_file: Path, providers_file: Path) -> Registry:
+    """Parse and validate both files, and check that every provider a chain names exists."""
+    problems: list[str] = []
+    chains_label, providers_label = _label(chains_file), _label(providers_file)
+    chains = providers = None
+    try:
+        chains = _parse(ChainsFile, chains_file, chains_label)
+    except RegistryError as exc:
+        problems += exc.problems
+    try:
+        providers = _parse(ProvidersFile, providers_file, providers_label)
+    except RegistryError as exc:
+        problems += exc.problems
+    if chains is not None and providers is not None:
+        for chain_id, chain in chains.chains.items():
+            for role, names in chain.providers.items():
+                problems += [
+                    f"{chains_label}: chains.{chain_id}.providers.{role.value}: "
+                    f"unknown provider '{name}' (not in {providers_label})"
+                    for name in names
+                    if name not in providers.providers
+                ]
+    if problems:
+        raise RegistryError(problems)
+    assert chains is not None and providers is not None  # noqa: S101 (narrowing after the checks above)
+    return Registry(chains=dict(chains.chains), providers=dict(providers.providers))
