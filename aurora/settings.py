@@ -142,6 +142,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # SECURE_PROXY_SSL_HEADER=true so Django trusts X-Forwarded-Proto.
 HTTPS_ONLY: bool = env.bool("HTTPS_ONLY", default=not DEBUG)
 SECURE_SSL_REDIRECT = HTTPS_ONLY
+# Probes from the container or load balancer speak plain HTTP to the app port.
+SECURE_REDIRECT_EXEMPT = [r"^health($|/)", r"^metrics$"]
 SESSION_COOKIE_SECURE = HTTPS_ONLY
 CSRF_COOKIE_SECURE = HTTPS_ONLY
 SECURE_HSTS_SECONDS: int = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS_ONLY else 0)
