@@ -95,18 +95,34 @@ secret() {
 	printf '%s' "$value"
 }
 
-# Name of the process with that pid, empty when it does not run.
+# Name of the process with that pid, empty when it does not run. A zombie (exited, not
+# yet reaped, common in containers whose PID 1 does not reap) counts as not running.
 proc_name() {
-	local pid=$1
+	local pid=$1 stat
 	[[ $pid =~ ^[0-9]+$ ]] || return 0
 	if [[ -d /proc/self ]]; then
+		stat=$(cat "/proc/$pid/stat" 2>/dev/null || true)
+		[[ -n $stat && ${stat##*) } != Z* && ${stat##*) } != X* ]] || return 0
 		cat "/proc/$pid/comm" 2>/dev/null || true
 	elif command -v ps >/dev/null 2>&1; then
+		[[ $(ps -o stat= -p "$pid" 2>/dev/null || true) != Z* ]] || return 0
 		basename -- "$(ps -o comm= -p "$pid" 2>/dev/null || true)" 2>/dev/null || true
 	elif kill -0 "$pid" 2>/dev/null; then
 		echo unknown
 	fi
 }
+
+# Is the process running in <dir>? PostgreSQL runs in its data directory and Redis in its
+# --dir, so this tells our server from one whose pid file was copied along with a checkout.
+# Where /proc is not available we cannot tell and assume yes.
+proc_in_dir() {
+	local cwd
+	[[ -d /proc/self ]] || return 0
+	cwd=$(readlink "/proc/$1/cwd" 2>/dev/null) || return 0
+	[[ $cwd == "$(cd -P -- "$2" 2>/dev/null && pwd -P)" ]]
+}
+
+pid_gone() { [[ -z $(proc_name "$1") ]]; }
 
 # Does anything accept TCP connections on 127.0.0.1:<port>?
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -231,6 +247,7 @@ pg_running() {
 	pid=$(sed -n 1p "$pidfile" 2>/dev/null || true)
 	name=$(proc_name "$pid")
 	[[ $name == postgres* || $name == postmaster* || $name == unknown ]] || return 1
+	proc_in_dir "$pid" "$PG_DATA" || return 1
 	PG_RUNNING_PORT=$(sed -n 4p "$pidfile" 2>/dev/null || true)
 	return 0
 }
@@ -273,7 +290,7 @@ pg_prepare_area() {
 pg_initdb() {
 	local ver
 	if [[ -f $PG_DATA/PG_VERSION ]]; then
-		ver=$("$PG_CTL" --version | sed -E 's/.* ([0-9]+)(\.[0-9]+)?.*/\1/')
+		ver=$("$PG_CTL" --version | sed -E 's/^[^0-9]*([0-9]+).*/\1/') # "pg_ctl (PostgreSQL) 15.4" -> 15
 		[[ $(cat "$PG_DATA/PG_VERSION") == "$ver" ]] ||
 			die "postgres: the data in $PG_SHOW was created by PostgreSQL $(cat "$PG_DATA/PG_VERSION") but the programs found are version $ver ($PG_BINDIR). Run 'scripts/services.sh down' and remove .var/postgres to start over, or put the matching version on PATH."
 		[[ -s $PG_SUPW ]] ||
@@ -358,12 +375,14 @@ pg_up() {
 				die_with_log "postgres: restart with the new settings failed." "$PG_LOG"
 		fi
 	else
-		# Not running. A pid file left by a crash or reboot is stale; PostgreSQL would
-		# normally cope, but not if its pid has been reused by another process of ours.
-		rm -f -- "$PG_DATA/postmaster.pid"
+		# Not running. A pid file or socket lock left by a crash or reboot is stale.
+		# PostgreSQL normally copes, but not when the recorded pid now belongs to another
+		# process of the same user, or to an unreaped zombie (containers without an init).
+		# The socket directory is private to this cluster, so clearing it is safe.
+		rm -f -- "$PG_DATA/postmaster.pid" "$PG_SOCKDIR"/.s.PGSQL.*
 		port_in_use "$PG_PORT" && pg_port_conflict
 		pg_run "$PG_CTL" -D "$PG_DATA" -l "$PG_LOG" -w -t "$TIMEOUT" -s start >/dev/null 2>&1 ||
-			die_with_log "postgres: did not start within ${TIMEOUT}s." "$PG_LOG"
+			die_with_log "postgres: failed to start (or not ready within ${TIMEOUT}s)." "$PG_LOG"
 	fi
 	wait_until "$TIMEOUT" pg_ready ||
 		die_with_log "postgres: not accepting connections on 127.0.0.1:$PG_PORT after ${TIMEOUT}s." "$PG_LOG"
@@ -380,9 +399,9 @@ pg_down() {
 	if [[ -n $PG_CTL ]]; then
 		pg_run "$PG_CTL" -D "$PG_DATA" -m fast -w -t "$TIMEOUT" -s stop >/dev/null 2>&1 || true
 	fi
-	if [[ -n $(proc_name "$pid") ]]; then
+	if ! pid_gone "$pid"; then
 		kill -INT "$pid" 2>/dev/null || true # SIGINT = fast shutdown
-		wait_until "$TIMEOUT" test -z "$(proc_name "$pid")" ||
+		wait_until "$TIMEOUT" pid_gone "$pid" ||
 			die_with_log "postgres: did not stop (pid $pid)." "$PG_LOG"
 	fi
 	say "postgres: stopped"
@@ -418,14 +437,14 @@ redis_ping() {
 redis_pid() {
 	local pid=''
 	[[ -r $REDIS_PIDFILE ]] && pid=$(sed -n 1p "$REDIS_PIDFILE" 2>/dev/null || true)
-	[[ $(proc_name "$pid") == redis* ]] && echo "$pid"
+	[[ $(proc_name "$pid") == redis* ]] && proc_in_dir "$pid" "$REDIS_DIR" && echo "$pid"
 	return 0
 }
 
 redis_stop_pid() {
 	local pid=$1
 	kill -TERM "$pid" 2>/dev/null || true
-	wait_until "$TIMEOUT" test -z "$(proc_name "$pid")" ||
+	wait_until "$TIMEOUT" pid_gone "$pid" ||
 		die_with_log "redis: did not stop (pid $pid)." "$REDIS_LOG"
 	rm -f -- "$REDIS_PIDFILE"
 }
@@ -552,8 +571,8 @@ cmd_down() {
 }
 
 cmd_status() {
-	pg_status
-	redis_status
+	(pg_status) || say "postgres: unknown (see the message above)"
+	(redis_status) || say "redis: unknown (see the message above)"
 	return 0
 }
 
