@@ -2,7 +2,8 @@
 
 Precedence: process environment, then `.env` (the operator's file, see `.env.example`),
 then `.var/services.env` (written by `scripts/services.sh` for the project-local
-PostgreSQL and Redis). Every variable is documented in `.env.example`.
+PostgreSQL and Redis); `AURORA_ENV_FILES` changes that list. Every variable is documented
+in `.env.example`.
 """
 
 from pathlib import Path
@@ -13,9 +14,10 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-for env_file in (BASE_DIR / ".env", BASE_DIR / ".var" / "services.env"):
-    if env_file.is_file():
-        env.read_env(str(env_file), overwrite=False)
+# Files read after the process environment, first one wins; AURORA_ENV_FILES="" reads none.
+for env_file in environ.Env().list("AURORA_ENV_FILES", default=[".env", ".var/services.env"]):
+    if (BASE_DIR / env_file).is_file():
+        env.read_env(str(BASE_DIR / env_file), overwrite=False)
 
 DEBUG: bool = env.bool("DEBUG", default=False)
 

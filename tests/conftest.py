@@ -3,7 +3,10 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _fast_and_plain(settings: pytest.FixtureRequest) -> None:
-    """Cheap password hashing and plain static storage (no collectstatic manifest) in tests."""
+    """Cheap password hashing, plain static storage (no collectstatic manifest) and plain HTTP
+    for the test client; the production values are covered by the deploy check test."""
+    settings.SECURE_SSL_REDIRECT = False
+    settings.STATIC_ROOT = settings.BASE_DIR / "static"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {
         **settings.STORAGES,
