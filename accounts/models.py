@@ -1,6 +1,6 @@
 """Users (the custom AUTH_USER_MODEL) and the audit trail."""
 
-from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
@@ -36,15 +36,14 @@ class User(TimeStampedModel, AbstractUser):
     allowed_validator_keys = ArrayField(models.CharField(max_length=100), default=list, blank=True)
     access_expires_at = models.DateTimeField(null=True, blank=True)
 
-    objects = UserManager()
-
     class Meta:
         db_table = "users"
         ordering = ["username"]
         constraints = [
             one_of("role", Role, prefix="users"),
             models.CheckConstraint(
-                condition=Q(partner__isnull=True) | Q(role=Role.PARTNER), name="users_partner_only_for_partner_role"
+                condition=Q(partner__isnull=True) | Q(role=Role.PARTNER),
+                name="users_partner_only_for_partner_role",
             ),
         ]
         indexes = [
@@ -79,7 +78,9 @@ class AuditLog(models.Model):
     Action = AuditAction
 
     id = uuid_primary_key("log_id")
-    user = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_entries")
+    user = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_entries"
+    )
     action = models.CharField(max_length=32, choices=Action.choices)
     resource_type = models.CharField(max_length=50)
     resource_id = models.CharField(max_length=100, null=True, blank=True)
@@ -97,7 +98,9 @@ class AuditLog(models.Model):
         ordering = ["-timestamp"]
         constraints = [
             one_of("action", AuditAction, prefix="audit_log"),
-            models.CheckConstraint(condition=Q(change_hash__regex=r"^[0-9a-f]{64}$"), name="audit_log_change_hash_hex"),
+            models.CheckConstraint(
+                condition=Q(change_hash__regex=r"^[0-9a-f]{64}$"), name="audit_log_change_hash_hex"
+            ),
         ]
         indexes = [
             models.Index(fields=["action"], name="idx_audit_log_action"),

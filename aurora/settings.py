@@ -21,7 +21,7 @@ for env_file in environ.Env().list("AURORA_ENV_FILES", default=[".env", ".var/se
 
 DEBUG: bool = env.bool("DEBUG", default=False)
 
-_DEVELOPMENT_SECRET_KEY = "development-only-secret-key-never-use-in-production-0123456789"
+_DEVELOPMENT_SECRET_KEY = "development-only-secret-key-never-use-in-production-0123456789"  # noqa: S105
 SECRET_KEY: str = env.str("SECRET_KEY", default=_DEVELOPMENT_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured(

@@ -21,7 +21,9 @@ class CanonicalRecord(models.Model):
     period = models.ForeignKey("chains.Period", on_delete=models.CASCADE, related_name="+")
     validator_key = models.CharField(max_length=100)
     source_provider = models.ForeignKey("chains.Provider", on_delete=models.RESTRICT, related_name="+")
-    source_payload = models.ForeignKey("ingestion.StagingPayload", on_delete=models.RESTRICT, related_name="+")
+    source_payload = models.ForeignKey(
+        "ingestion.StagingPayload", on_delete=models.RESTRICT, related_name="+"
+    )
     normalized_at = models.DateTimeField(auto_now_add=True, db_default=Now())
     superseded_at = models.DateTimeField(null=True, blank=True)
     superseded_by = models.ForeignKey(
@@ -110,7 +112,9 @@ class CanonicalStakeReward(CanonicalRecord):
     """
 
     id = uuid_primary_key("reward_id")
-    staker_address = models.CharField(max_length=100, null=True, blank=True, help_text="Stake account; empty = validator total.")
+    staker_address = models.CharField(
+        max_length=100, null=True, blank=True, help_text="Stake account; empty = validator total."
+    )
     withdraw_authority = models.CharField(max_length=100, null=True, blank=True)
     active_stake_native = NativeAmountField(null=True, blank=True)
     rewards_native = NativeAmountField()
@@ -119,7 +123,9 @@ class CanonicalStakeReward(CanonicalRecord):
     class Meta(CanonicalRecord.Meta):
         db_table = "canonical_stake_rewards"
         constraints = [
-            current_row_unique("canonical_stake_rewards", "chain", "period", "validator_key", "staker_address"),
+            current_row_unique(
+                "canonical_stake_rewards", "chain", "period", "validator_key", "staker_address"
+            ),
             *non_negative(
                 "rewards_native", "commission_native", "active_stake_native", prefix="canonical_stake_rewards"
             ),
@@ -156,7 +162,10 @@ class CanonicalValidatorMeta(CanonicalRecord):
             basis_points("commission_rate_bps", prefix="canonical_validator_meta"),
             basis_points("mev_commission_bps", prefix="canonical_validator_meta"),
             *non_negative(
-                "total_stake_native", "active_stake_native", "delegator_count", prefix="canonical_validator_meta"
+                "total_stake_native",
+                "active_stake_native",
+                "delegator_count",
+                prefix="canonical_validator_meta",
             ),
             models.CheckConstraint(
                 condition=Q(uptime_percentage__gte=0, uptime_percentage__lte=100),

@@ -28,14 +28,22 @@ class Chain(TimeStampedModel):
     id = models.CharField(primary_key=True, max_length=50, db_column="chain_id")
     name = models.CharField(max_length=100)
     period_type = models.CharField(max_length=20, choices=PeriodType.choices)
-    native_unit = models.CharField(max_length=20, help_text="Smallest unit amounts are stored in (lamport, wei).")
-    native_decimals = models.PositiveSmallIntegerField(help_text="Decimals between the base unit and the token.")
-    display_symbol = models.CharField(max_length=12, default="", blank=True, help_text="Token symbol (SOL, ETH).")
+    native_unit = models.CharField(
+        max_length=20, help_text="Smallest unit amounts are stored in (lamport, wei)."
+    )
+    native_decimals = models.PositiveSmallIntegerField(
+        help_text="Decimals between the base unit and the token."
+    )
+    display_symbol = models.CharField(
+        max_length=12, default="", blank=True, help_text="Token symbol (SOL, ETH)."
+    )
     finality_lag = models.PositiveIntegerField(help_text="Periods behind the head before a period is final.")
     period_length_epochs = models.PositiveIntegerField(
         null=True, blank=True, help_text="BLOCK_WINDOW chains: beacon epochs per period."
     )
-    parameters = models.JSONField(default=dict, blank=True, help_text="Chain-specific settings from chains.yaml.")
+    parameters = models.JSONField(
+        default=dict, blank=True, help_text="Chain-specific settings from chains.yaml."
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -61,7 +69,9 @@ class Provider(TimeStampedModel):
     id = uuid_primary_key("provider_id")
     provider_name = models.CharField(max_length=50, unique=True)
     provider_type = models.CharField(max_length=20, choices=ProviderRole.choices)
-    adapter = models.CharField(max_length=100, help_text="Adapter implementing this provider, e.g. solana.rpc.")
+    adapter = models.CharField(
+        max_length=100, help_text="Adapter implementing this provider, e.g. solana.rpc."
+    )
     base_url = models.TextField(null=True, blank=True)
     api_version = models.CharField(max_length=20, null=True, blank=True)
     api_key_env = models.CharField(
@@ -112,7 +122,9 @@ class ChainProviderMapping(TimeStampedModel):
                 fields=["chain", "provider", "provider_role"], name="chain_provider_mappings_unique_role"
             ),
             one_of("provider_role", ProviderRole, prefix="chain_provider_mappings"),
-            models.CheckConstraint(condition=Q(priority__gte=1), name="chain_provider_mappings_priority_gte_1"),
+            models.CheckConstraint(
+                condition=Q(priority__gte=1), name="chain_provider_mappings_priority_gte_1"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -140,10 +152,16 @@ class Period(TimeStampedModel):
         db_table = "canonical_periods"
         ordering = ["chain_id", "-period_start"]
         constraints = [
-            models.UniqueConstraint(fields=["chain", "period_identifier"], name="canonical_periods_unique_identifier"),
-            models.CheckConstraint(condition=Q(period_start__lt=F("period_end")), name="canonical_periods_start_before_end"),
+            models.UniqueConstraint(
+                fields=["chain", "period_identifier"], name="canonical_periods_unique_identifier"
+            ),
             models.CheckConstraint(
-                condition=Q(first_index__isnull=True) | Q(last_index__isnull=True) | Q(first_index__lte=F("last_index")),
+                condition=Q(period_start__lt=F("period_end")), name="canonical_periods_start_before_end"
+            ),
+            models.CheckConstraint(
+                condition=Q(first_index__isnull=True)
+                | Q(last_index__isnull=True)
+                | Q(first_index__lte=F("last_index")),
                 name="canonical_periods_index_range",
             ),
             models.CheckConstraint(
@@ -165,7 +183,9 @@ class ValidatorIdentity(TimeStampedModel):
 
     id = uuid_primary_key("identity_id")
     chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="validators")
-    validator_key = models.CharField(max_length=100, help_text="Solana vote account; Ethereum validator pubkey.")
+    validator_key = models.CharField(
+        max_length=100, help_text="Solana vote account; Ethereum validator pubkey."
+    )
     vote_pubkey = models.CharField(max_length=100, null=True, blank=True)
     node_pubkey = models.CharField(max_length=100, null=True, blank=True)
     identity_pubkey = models.CharField(max_length=100, null=True, blank=True)
@@ -178,10 +198,11 @@ class ValidatorIdentity(TimeStampedModel):
         ordering = ["chain_id", "validator_key"]
         verbose_name_plural = "validator identities"
         constraints = [
-            models.UniqueConstraint(fields=["chain", "validator_key"], name="validator_identities_unique_key"),
+            models.UniqueConstraint(
+                fields=["chain", "validator_key"], name="validator_identities_unique_key"
+            ),
         ]
         indexes = [models.Index(fields=["validator_key"], name="idx_validator_identities_key")]
 
     def __str__(self) -> str:
         return self.display_name or self.validator_key
-

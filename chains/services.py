@@ -68,7 +68,13 @@ def _provider_values(spec: ProviderSpec) -> dict[str, Any]:
 
 
 def _upsert(
-    model: type[ModelT], lookup: dict[str, Any], values: dict[str, Any], *, kind: str, name: str, report: SyncReport
+    model: type[ModelT],
+    lookup: dict[str, Any],
+    values: dict[str, Any],
+    *,
+    kind: str,
+    name: str,
+    report: SyncReport,
 ) -> ModelT:
     """Create the row, or save only the fields that differ, so an unchanged row is not written."""
     row = model._default_manager.filter(**lookup).first()
@@ -101,15 +107,15 @@ def _sync_mappings(chain: Chain, spec: ChainSpec, providers: dict[str, Provider]
             report.note("retired", "mappings", f"{chain.pk}/{role}/{name}")
     for (role, name), priority in wanted.items():
         label = f"{chain.pk}/{role}/{name}"
-        mapping = existing.get((role, name))
-        if mapping is None:
+        current = existing.get((role, name))
+        if current is None:
             ChainProviderMapping.objects.create(
                 chain=chain, provider=providers[name], provider_role=role, priority=priority
             )
             report.note("created", "mappings", label)
-        elif mapping.priority != priority or not mapping.is_active:
-            mapping.priority, mapping.is_active = priority, True
-            mapping.save(update_fields=["priority", "is_active", "updated_at"])
+        elif current.priority != priority or not current.is_active:
+            current.priority, current.is_active = priority, True
+            current.save(update_fields=["priority", "is_active", "updated_at"])
             report.note("updated", "mappings", label)
 
 
@@ -123,7 +129,12 @@ def registry_apply(*, registry: Registry) -> SyncReport:
     report = SyncReport()
     providers = {
         name: _upsert(
-            Provider, {"provider_name": name}, _provider_values(spec), kind="providers", name=name, report=report
+            Provider,
+            {"provider_name": name},
+            _provider_values(spec),
+            kind="providers",
+            name=name,
+            report=report,
         )
         for name, spec in registry.providers.items()
     }
@@ -133,7 +144,9 @@ def registry_apply(*, registry: Registry) -> SyncReport:
         report.note("retired", "providers", provider.provider_name)
 
     for chain_id, spec in registry.chains.items():
-        chain = _upsert(Chain, {"id": chain_id}, _chain_values(spec), kind="chains", name=chain_id, report=report)
+        chain = _upsert(
+            Chain, {"id": chain_id}, _chain_values(spec), kind="chains", name=chain_id, report=report
+        )
         _sync_mappings(chain, spec, providers, report)
     for chain in Chain.objects.exclude(id__in=registry.chains).filter(is_active=True):
         chain.is_active = False

@@ -48,7 +48,9 @@ class ValidatorPnl(TimeStampedModel):
         verbose_name = "validator P&L"
         verbose_name_plural = "validator P&L"
         constraints = [
-            models.UniqueConstraint(fields=["chain", "period", "validator_key"], name="validator_pnl_unique_key"),
+            models.UniqueConstraint(
+                fields=["chain", "period", "validator_key"], name="validator_pnl_unique_key"
+            ),
             *non_negative(
                 "exec_fees_native",
                 "mev_tips_native",
@@ -102,7 +104,9 @@ class Agreement(TimeStampedModel):
         ordering = ["partner_id", "agreement_name"]
         constraints = [
             one_of("status", AgreementStatus, prefix="agreements"),
-            models.CheckConstraint(condition=Q(current_version__gte=1), name="agreements_current_version_gte_1"),
+            models.CheckConstraint(
+                condition=Q(current_version__gte=1), name="agreements_current_version_gte_1"
+            ),
             models.CheckConstraint(
                 condition=Q(effective_until__isnull=True) | Q(effective_from__lt=F("effective_until")),
                 name="agreements_from_before_until",
@@ -136,8 +140,12 @@ class AgreementVersion(models.Model):
         db_table = "agreement_versions"
         ordering = ["agreement_id", "version_number"]
         constraints = [
-            models.UniqueConstraint(fields=["agreement", "version_number"], name="agreement_versions_unique_number"),
-            models.CheckConstraint(condition=Q(version_number__gte=1), name="agreement_versions_number_gte_1"),
+            models.UniqueConstraint(
+                fields=["agreement", "version_number"], name="agreement_versions_unique_number"
+            ),
+            models.CheckConstraint(
+                condition=Q(version_number__gte=1), name="agreement_versions_number_gte_1"
+            ),
             models.CheckConstraint(
                 condition=Q(effective_until__isnull=True) | Q(effective_from__lt=F("effective_until")),
                 name="agreement_versions_from_before_until",
@@ -165,7 +173,9 @@ class AgreementRule(TimeStampedModel):
     chain = models.ForeignKey(
         "chains.Chain", on_delete=models.CASCADE, null=True, blank=True, related_name="agreement_rules"
     )
-    validator_key = models.CharField(max_length=100, null=True, blank=True, help_text="Empty = every validator.")
+    validator_key = models.CharField(
+        max_length=100, null=True, blank=True, help_text="Empty = every validator."
+    )
     revenue_component = models.CharField(max_length=16, choices=RevenueComponent.choices)
     attribution_method = models.CharField(max_length=16, choices=AttributionMethod.choices)
     commission_rate_bps = models.IntegerField()
@@ -250,7 +260,9 @@ class Statement(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(fields=["partner", "chain", "month"], name="statements_one_per_month"),
             one_of("status", StatementStatus, prefix="statements"),
-            models.CheckConstraint(condition=Q(month__regex=r"^[0-9]{4}-(0[1-9]|1[0-2])$"), name="statements_month_format"),
+            models.CheckConstraint(
+                condition=Q(month__regex=r"^[0-9]{4}-(0[1-9]|1[0-2])$"), name="statements_month_format"
+            ),
             *non_negative("total_commission_native", "line_count", prefix="statements"),
             *whole_units("total_commission_native", prefix="statements"),
             models.CheckConstraint(
@@ -336,12 +348,18 @@ class CommissionLine(TimeStampedModel):
                 prefix="commission_lines",
             ),
             models.CheckConstraint(
-                condition=Q(final_amount_native=Coalesce(F("override_amount_native"), F("pre_override_amount_native"))),
+                condition=Q(
+                    final_amount_native=Coalesce(F("override_amount_native"), F("pre_override_amount_native"))
+                ),
                 name="commission_lines_final_is_override_or_computed",
             ),
             models.CheckConstraint(
                 condition=Q(override_amount_native__isnull=True)
-                | (Q(override_reason__isnull=False) & ~Q(override_reason="") & Q(override_timestamp__isnull=False)),
+                | (
+                    Q(override_reason__isnull=False)
+                    & ~Q(override_reason="")
+                    & Q(override_timestamp__isnull=False)
+                ),
                 name="commission_lines_override_has_reason",
             ),
         ]

@@ -75,7 +75,10 @@ class PartnerClient(TimeStampedModel):
                 expressions=[
                     ("chain", RangeOperators.EQUAL),
                     ("address", RangeOperators.EQUAL),
-                    (TsTzRange("effective_from", "effective_until", models.Value("[)")), RangeOperators.OVERLAPS),
+                    (
+                        TsTzRange("effective_from", "effective_until", models.Value("[)")),
+                        RangeOperators.OVERLAPS,
+                    ),
                 ],
             ),
         ]

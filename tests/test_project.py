@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,10 @@ def test_models_and_migrations_agree() -> None:
 
 def test_production_settings_pass_the_deploy_check() -> None:
     result = manage(
-        "check", "--deploy", "--fail-level", "ERROR",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "ERROR",
         DEBUG="false",
         SECRET_KEY="x7Gq2-" + "kP9vRt4wLm8zQa1sDf6hJk3nBc5" * 2,
         ALLOWED_HOSTS="aurora.example.com",
@@ -53,7 +57,11 @@ def test_production_settings_refuse_to_start_without_a_secret_key() -> None:
     env = {key: value for key, value in os.environ.items() if key != "SECRET_KEY"}
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
-        cwd=ROOT, env={**env, "DEBUG": "false", "AURORA_ENV_FILES": ""}, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        env={**env, "DEBUG": "false", "AURORA_ENV_FILES": ""},
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
     assert result.returncode == 1
@@ -61,7 +69,11 @@ def test_production_settings_refuse_to_start_without_a_secret_key() -> None:
 
 
 def test_every_setting_read_from_the_environment_is_documented() -> None:
-    read = set(re.findall(r'env\.(?:str|bool|int|list|db|cache)\(\s*"([A-Z_]+)"', (ROOT / "aurora/settings.py").read_text()))
+    read = set(
+        re.findall(
+            r'env\.(?:str|bool|int|list|db|cache)\(\s*"([A-Z_]+)"', (ROOT / "aurora/settings.py").read_text()
+        )
+    )
     documented = set(re.findall(r"^#? ?([A-Z_]+)=", (ROOT / ".env.example").read_text(), flags=re.MULTILINE))
 
     assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"} <= read
@@ -78,8 +90,8 @@ def test_the_readme_opens_with_the_two_commands() -> None:
 @pytest.mark.django_db
 def test_demo_users_cover_every_role_and_can_log_in(settings: pytest.FixtureRequest) -> None:
     settings.DEBUG = True
-    call_command("demo_users", password="demo-password-123", stdout=open(os.devnull, "w"))
-    call_command("demo_users", password="demo-password-123", stdout=open(os.devnull, "w"))
+    for _ in range(2):  # the second run must not duplicate anything
+        call_command("demo_users", password="demo-password-123", stdout=StringIO())
 
     users = User.objects.order_by("username")
     assert {user.role for user in users} == set(Role.values)

@@ -45,9 +45,13 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def problems_for(chains_text: str = MINIMAL_CHAINS, providers_text: str = MINIMAL_PROVIDERS, *, tmp_path: Path) -> list[str]:
+def problems_for(
+    chains_text: str = MINIMAL_CHAINS, providers_text: str = MINIMAL_PROVIDERS, *, tmp_path: Path
+) -> list[str]:
     with pytest.raises(RegistryError) as caught:
-        load_registry(write(tmp_path, "chains.yaml", chains_text), write(tmp_path, "providers.yaml", providers_text))
+        load_registry(
+            write(tmp_path, "chains.yaml", chains_text), write(tmp_path, "providers.yaml", providers_text)
+        )
     return caught.value.problems
 
 
@@ -55,8 +59,16 @@ def test_the_shipped_files_are_valid_and_cover_both_chains() -> None:
     registry = load_registry(CHAINS, PROVIDERS)
 
     assert set(registry.chains) == {"solana-mainnet", "ethereum-mainnet"}
-    assert {"solana-rpc", "jito", "stakewiz", "solanabeach", "beacon-api", "ethereum-execution-rpc",
-            "mev-relays", "replay"} <= set(registry.providers)
+    assert {
+        "solana-rpc",
+        "jito",
+        "stakewiz",
+        "solanabeach",
+        "beacon-api",
+        "ethereum-execution-rpc",
+        "mev-relays",
+        "replay",
+    } <= set(registry.providers)
     assert registry.chains["ethereum-mainnet"].period_length_epochs == 225
     assert registry.chains["solana-mainnet"].providers
 
@@ -64,34 +76,70 @@ def test_the_shipped_files_are_valid_and_cover_both_chains() -> None:
 @pytest.mark.parametrize(
     ("chains_text", "expected"),
     [
-        (MINIMAL_CHAINS.replace("native_decimals: 9", "native_decimals: nine"),
-         "chains.yaml: chains.solana-mainnet.native_decimals: Input should be a valid integer"),
-        (MINIMAL_CHAINS.replace("native_decimals: 9", "native_decimals: 40"),
-         "chains.yaml: chains.solana-mainnet.native_decimals: Input should be less than or equal to 36"),
-        (MINIMAL_CHAINS.replace("    finality_lag: 1\n", ""),
-         "chains.yaml: chains.solana-mainnet.finality_lag: Field required"),
-        (MINIMAL_CHAINS.replace("period_type: EPOCH", "period_type: WEEK"),
-         "chains.yaml: chains.solana-mainnet.period_type: Input should be 'EPOCH', 'BLOCK_WINDOW' or 'SLOT_RANGE'"),
-        (MINIMAL_CHAINS.replace("finality_lag: 1", "finality_lag: 1\n    colour: blue"),
-         "chains.yaml: chains.solana-mainnet.colour: unknown key"),
-        (MINIMAL_CHAINS.replace("finality_lag: 1", "finality_lag: 1\n    period_length_epochs: 10"),
-         "chains.yaml: chains.solana-mainnet: period_length_epochs applies only to BLOCK_WINDOW chains"),
-        (MINIMAL_CHAINS.replace("RPC: [rpc-one]", "RPC: [rpc-one, rpc-one]"),
-         "chains.yaml: chains.solana-mainnet.providers: RPC lists rpc-one more than once"),
-        (MINIMAL_CHAINS.replace("RPC: [rpc-one]", "RPC: [rpc-nine]"),
-         "chains.yaml: chains.solana-mainnet.providers.RPC: unknown provider 'rpc-nine' (not in "),
-        (MINIMAL_CHAINS.replace("RPC: [rpc-one]", "GOSSIP: [rpc-one]"),
-         "chains.yaml: chains.solana-mainnet.providers.GOSSIP.[key]: Input should be 'FEES', 'MEV'"),
-        (MINIMAL_CHAINS.replace("solana-mainnet:", "Solana Main:"),
-         "chains.yaml: chains.Solana Main.[key]: String should match pattern"),
+        (
+            MINIMAL_CHAINS.replace("native_decimals: 9", "native_decimals: nine"),
+            "chains.yaml: chains.solana-mainnet.native_decimals: Input should be a valid integer",
+        ),
+        (
+            MINIMAL_CHAINS.replace("native_decimals: 9", "native_decimals: 40"),
+            "chains.yaml: chains.solana-mainnet.native_decimals: Input should be less than or equal to 36",
+        ),
+        (
+            MINIMAL_CHAINS.replace("    finality_lag: 1\n", ""),
+            "chains.yaml: chains.solana-mainnet.finality_lag: Field required",
+        ),
+        (
+            MINIMAL_CHAINS.replace("period_type: EPOCH", "period_type: WEEK"),
+            "chains.yaml: chains.solana-mainnet.period_type: Input should be 'EPOCH', 'BLOCK_WINDOW' or",
+        ),
+        (
+            MINIMAL_CHAINS.replace("finality_lag: 1", "finality_lag: 1\n    colour: blue"),
+            "chains.yaml: chains.solana-mainnet.colour: unknown key",
+        ),
+        (
+            MINIMAL_CHAINS.replace("finality_lag: 1", "finality_lag: 1\n    period_length_epochs: 10"),
+            "chains.yaml: chains.solana-mainnet: period_length_epochs applies only to BLOCK_WINDOW chains",
+        ),
+        (
+            MINIMAL_CHAINS.replace("RPC: [rpc-one]", "RPC: [rpc-one, rpc-one]"),
+            "chains.yaml: chains.solana-mainnet.providers: RPC lists rpc-one more than once",
+        ),
+        (
+            MINIMAL_CHAINS.replace("RPC: [rpc-one]", "RPC: [rpc-nine]"),
+            "chains.yaml: chains.solana-mainnet.providers.RPC: unknown provider 'rpc-nine' (not in ",
+        ),
+        (
+            MINIMAL_CHAINS.replace("RPC: [rpc-one]", "GOSSIP: [rpc-one]"),
+            "chains.yaml: chains.solana-mainnet.providers.GOSSIP.[key]: Input should be 'FEES', 'MEV'",
+        ),
+        (
+            MINIMAL_CHAINS.replace("solana-mainnet:", "Solana Main:"),
+            "chains.yaml: chains.Solana Main.[key]: String should match pattern",
+        ),
         ("chains: {}\n", "chains.yaml: chains: Dictionary should have at least 1 item"),
         ("- just\n- a list\n", "chains.yaml: expected a mapping with the key 'chains'"),
         ("chains:\n  solana-mainnet: [\n", "chains.yaml: line 3, column 1: invalid YAML"),
-        (MINIMAL_CHAINS + "  solana-mainnet:\n    name: again\n", "chains.yaml: line 12, column 3: invalid YAML: duplicate key 'solana-mainnet'"),
+        (
+            MINIMAL_CHAINS + "  solana-mainnet:\n    name: again\n",
+            "chains.yaml: line 12, column 3: invalid YAML: duplicate key 'solana-mainnet'",
+        ),
     ],
-    ids=["not-an-int", "too-many-decimals", "missing-key", "bad-enum", "unknown-key", "window-length-on-epoch",
-         "repeated-provider", "unknown-provider", "unknown-role", "bad-chain-id", "empty", "not-a-mapping",
-         "broken-yaml", "duplicate-key"],
+    ids=[
+        "not-an-int",
+        "too-many-decimals",
+        "missing-key",
+        "bad-enum",
+        "unknown-key",
+        "window-length-on-epoch",
+        "repeated-provider",
+        "unknown-provider",
+        "unknown-role",
+        "bad-chain-id",
+        "empty",
+        "not-a-mapping",
+        "broken-yaml",
+        "duplicate-key",
+    ],
 )
 def test_bad_chains_file_names_file_key_and_problem(tmp_path: Path, chains_text: str, expected: str) -> None:
     problems = problems_for(chains_text, tmp_path=tmp_path)
@@ -104,27 +152,46 @@ def test_bad_chains_file_names_file_key_and_problem(tmp_path: Path, chains_text:
     ("providers_text", "expected"),
     [
         (MINIMAL_PROVIDERS.replace("type: RPC", "type: ORACLE"), "providers.rpc-one.type: Input should be"),
-        (MINIMAL_PROVIDERS.replace("https://rpc.example.com", "ftp://rpc.example.com"),
-         "providers.rpc-one.base_url: URL scheme should be 'http' or 'https'"),
-        (MINIMAL_PROVIDERS.replace("adapter: solana.rpc", "adapter: Solana RPC!"), "providers.rpc-one.adapter: String should match pattern"),
-        (MINIMAL_PROVIDERS.replace("adapter: solana.rpc", "adapter: solana.rpc\n    api_key_env: my-key"),
-         "providers.rpc-one.api_key_env: String should match pattern"),
-        (MINIMAL_PROVIDERS.replace("adapter: solana.rpc", "adapter: solana.rpc\n    timeout_seconds: 0"),
-         "providers.rpc-one.timeout_seconds: Input should be greater than or equal to 1"),
-        (MINIMAL_PROVIDERS.replace("    adapter: solana.stakewiz\n", ""), "providers.meta-two.adapter: Field required"),
+        (
+            MINIMAL_PROVIDERS.replace("https://rpc.example.com", "ftp://rpc.example.com"),
+            "providers.rpc-one.base_url: URL scheme should be 'http' or 'https'",
+        ),
+        (
+            MINIMAL_PROVIDERS.replace("adapter: solana.rpc", "adapter: Solana RPC!"),
+            "providers.rpc-one.adapter: String should match pattern",
+        ),
+        (
+            MINIMAL_PROVIDERS.replace("adapter: solana.rpc", "adapter: solana.rpc\n    api_key_env: my-key"),
+            "providers.rpc-one.api_key_env: String should match pattern",
+        ),
+        (
+            MINIMAL_PROVIDERS.replace("adapter: solana.rpc", "adapter: solana.rpc\n    timeout_seconds: 0"),
+            "providers.rpc-one.timeout_seconds: Input should be greater than or equal to 1",
+        ),
+        (
+            MINIMAL_PROVIDERS.replace("    adapter: solana.stakewiz\n", ""),
+            "providers.meta-two.adapter: Field required",
+        ),
     ],
     ids=["bad-type", "bad-url", "bad-adapter", "bad-env-name", "zero-timeout", "missing-adapter"],
 )
-def test_bad_providers_file_names_file_key_and_problem(tmp_path: Path, providers_text: str, expected: str) -> None:
+def test_bad_providers_file_names_file_key_and_problem(
+    tmp_path: Path, providers_text: str, expected: str
+) -> None:
     problems = problems_for(providers_text=providers_text, tmp_path=tmp_path)
 
-    assert any(problem.startswith(f"{tmp_path / 'providers.yaml'}: {expected}") for problem in problems), problems
+    assert any(problem.startswith(f"{tmp_path / 'providers.yaml'}: {expected}") for problem in problems), (
+        problems
+    )
 
 
 def test_both_files_are_reported_at_once(tmp_path: Path) -> None:
     problems = problems_for("chains: 3\n", "providers: 3\n", tmp_path=tmp_path)
 
-    assert [p.split(":")[0] for p in problems] == [str(tmp_path / "chains.yaml"), str(tmp_path / "providers.yaml")]
+    assert [p.split(":")[0] for p in problems] == [
+        str(tmp_path / "chains.yaml"),
+        str(tmp_path / "providers.yaml"),
+    ]
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
@@ -151,7 +218,9 @@ def test_sync_registry_creates_everything_then_changes_nothing() -> None:
     assert Chain.objects.get(pk="solana-mainnet").native_decimals == 9
     jito = ChainProviderMapping.objects.get(chain_id="solana-mainnet", provider_role="MEV")
     assert (jito.provider.provider_name, jito.priority) == ("jito", 1)
-    meta = ChainProviderMapping.objects.filter(chain_id="solana-mainnet", provider_role="META").order_by("priority")
+    meta = ChainProviderMapping.objects.filter(chain_id="solana-mainnet", provider_role="META").order_by(
+        "priority"
+    )
     assert [m.provider.provider_name for m in meta] == ["solana-rpc", "stakewiz", "solanabeach"]
 
 
@@ -161,9 +230,18 @@ def test_sync_follows_edits_reorders_priorities_and_retires_what_left(tmp_path: 
     providers = write(tmp_path, "providers.yaml", MINIMAL_PROVIDERS)
     registry_sync(chains_file=chains, providers_file=providers)
 
-    write(tmp_path, "chains.yaml", MINIMAL_CHAINS.replace("META: [rpc-one, meta-two]", "META: [meta-two, rpc-one]")
-          .replace("finality_lag: 1", "finality_lag: 2").replace("      RPC: [rpc-one]\n", ""))
-    write(tmp_path, "providers.yaml", MINIMAL_PROVIDERS.replace("rpc-one:", "rpc-one:\n    rate_limit_per_minute: 30", 1))
+    write(
+        tmp_path,
+        "chains.yaml",
+        MINIMAL_CHAINS.replace("META: [rpc-one, meta-two]", "META: [meta-two, rpc-one]")
+        .replace("finality_lag: 1", "finality_lag: 2")
+        .replace("      RPC: [rpc-one]\n", ""),
+    )
+    write(
+        tmp_path,
+        "providers.yaml",
+        MINIMAL_PROVIDERS.replace("rpc-one:", "rpc-one:\n    rate_limit_per_minute: 30", 1),
+    )
     report = registry_sync(chains_file=chains, providers_file=providers)
 
     assert {kind: sorted(names) for kind, names in report.updated.items()} == {
@@ -191,9 +269,14 @@ def test_an_invalid_file_changes_nothing_at_all(tmp_path: Path) -> None:
         model: list(model._default_manager.order_by("pk").values())
         for model in (Chain, Provider, ChainProviderMapping)
     }
-    broken = write(tmp_path, "chains.yaml", CHAINS.read_text().replace("finality_lag: 1", "finality_lag: -1", 1))
+    broken = write(
+        tmp_path, "chains.yaml", CHAINS.read_text().replace("finality_lag: 1", "finality_lag: -1", 1)
+    )
 
-    with pytest.raises(CommandError, match=r"nothing was changed(.|\n)*finality_lag: Input should be greater than or equal to 0"):
+    with pytest.raises(
+        CommandError,
+        match=r"nothing was changed(.|\n)*finality_lag: Input should be greater than or equal to 0",
+    ):
         call_command("sync_registry", chains=broken)
 
     for model, rows in before.items():

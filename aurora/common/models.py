@@ -1,5 +1,7 @@
 """Abstract building blocks for Aurora's models (no concrete tables here)."""
 
+from __future__ import annotations
+
 import uuid
 from typing import Any
 
@@ -9,7 +11,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 
 
-def uuid_primary_key(column: str) -> models.UUIDField:
+def uuid_primary_key(column: str) -> models.UUIDField[Any, uuid.UUID]:
     """UUID primary key named `id` in Python and `<column>` in the database (seed 001 names).
 
     The database also defaults to gen_random_uuid(), so rows inserted outside the ORM get an id.
@@ -31,7 +33,10 @@ class TimeStampedModel(models.Model):
 
 def non_negative(*fields: str, prefix: str) -> list[models.CheckConstraint]:
     """One CHECK (field >= 0) per field; NULL passes, as in SQL."""
-    return [models.CheckConstraint(condition=Q(**{f"{name}__gte": 0}), name=f"{prefix}_{name}_gte_0") for name in fields]
+    return [
+        models.CheckConstraint(condition=Q(**{f"{name}__gte": 0}), name=f"{prefix}_{name}_gte_0")
+        for name in fields
+    ]
 
 
 def basis_points(field: str, *, prefix: str) -> models.CheckConstraint:
@@ -43,7 +48,9 @@ def basis_points(field: str, *, prefix: str) -> models.CheckConstraint:
 
 def one_of(field: str, choices: Any, *, prefix: str) -> models.CheckConstraint:
     """CHECK (field IN (...)): the database enforces TextChoices, as the seed's ENUM types do."""
-    return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=f"{prefix}_{field}_valid")
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__in": choices.values}), name=f"{prefix}_{field}_valid"
+    )
 
 
 def whole_units(*fields: str, prefix: str) -> list[models.CheckConstraint]:

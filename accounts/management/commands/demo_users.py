@@ -22,7 +22,7 @@ class Command(BaseCommand):
             raise CommandError("demo users are for development: run with DEBUG=true.")
         password = options["password"] or self._stored_password(settings.BASE_DIR / ".var" / "demo-password")
         users = demo_users_ensure(password=password)
-        self.stdout.write("Demo logins (password for all: %s)" % password)
+        self.stdout.write(f"Demo logins (password for all: {password})")
         for user in users:
             where = "/portal/" if user.partner_id else "/admin/"
             self.stdout.write(f"  {user.username:<9} {user.role:<8} {where}")

@@ -13,7 +13,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--chains", type=Path, default=settings.AURORA_CHAINS_FILE, help="chains file")
-        parser.add_argument("--providers", type=Path, default=settings.AURORA_PROVIDERS_FILE, help="providers file")
+        parser.add_argument(
+            "--providers", type=Path, default=settings.AURORA_PROVIDERS_FILE, help="providers file"
+        )
         parser.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -22,7 +24,9 @@ class Command(BaseCommand):
                 chains_file=options["chains"], providers_file=options["providers"], dry_run=options["dry_run"]
             )
         except RegistryError as exc:
-            raise CommandError("the registry files are invalid; nothing was changed:\n  " + "\n  ".join(exc.problems)) from None
+            raise CommandError(
+                "the registry files are invalid; nothing was changed:\n  " + "\n  ".join(exc.problems)
+            ) from None
         prefix = "[dry run] " if options["dry_run"] else ""
         for line in report.lines():
             self.stdout.write(prefix + line)
