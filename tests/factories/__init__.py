@@ -1,0 +1,51 @@
+"""factory-boy factories for every model, producing rows that satisfy every database constraint."""
+
+from .accounts import AuditLogFactory, PartnerUserFactory, UserFactory
+from .canonical import (
+    CanonicalStakeRewardFactory,
+    CanonicalValidatorFeesFactory,
+    CanonicalValidatorMetaFactory,
+    CanonicalValidatorMevFactory,
+)
+from .chains import (
+    ChainFactory,
+    ChainProviderMappingFactory,
+    PeriodFactory,
+    ProviderFactory,
+    ValidatorIdentityFactory,
+)
+from .commissions import (
+    AgreementFactory,
+    AgreementRuleFactory,
+    AgreementVersionFactory,
+    CommissionLineFactory,
+    StatementFactory,
+    ValidatorPnlFactory,
+)
+from .ingestion import IngestionRunFactory, StagingPayloadFactory
+from .partners import PartnerClientFactory, PartnerFactory
+
+__all__ = [
+    "AgreementFactory",
+    "AgreementRuleFactory",
+    "AgreementVersionFactory",
+    "AuditLogFactory",
+    "CanonicalStakeRewardFactory",
+    "CanonicalValidatorFeesFactory",
+    "CanonicalValidatorMetaFactory",
+    "CanonicalValidatorMevFactory",
+    "ChainFactory",
+    "ChainProviderMappingFactory",
+    "CommissionLineFactory",
+    "IngestionRunFactory",
+    "PartnerClientFactory",
+    "PartnerFactory",
+    "PartnerUserFactory",
+    "PeriodFactory",
+    "ProviderFactory",
+    "StagingPayloadFactory",
+    "StatementFactory",
+    "UserFactory",
+    "ValidatorIdentityFactory",
+    "ValidatorPnlFactory",
+]

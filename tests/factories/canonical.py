@@ -1,0 +1,70 @@
+from decimal import Decimal
+from typing import Any
+
+import factory
+from factory.django import DjangoModelFactory
+
+from canonical.models import (
+    CanonicalStakeReward,
+    CanonicalValidatorFees,
+    CanonicalValidatorMeta,
+    CanonicalValidatorMev,
+)
+
+from .chains import ChainFactory, PeriodFactory
+from .ingestion import IngestionRunFactory, StagingPayloadFactory
+
+
+def _payload(o: Any) -> Any:
+    run = IngestionRunFactory(chain=o.chain, period=o.period)
+    return StagingPayloadFactory(run=run, chain=o.chain, period=o.period, validator_key=o.validator_key)
+
+
+class CanonicalRecordFactory(DjangoModelFactory[Any]):
+    """Each row is traced to a staging payload of the same chain, period and validator."""
+
+    chain = factory.SubFactory(ChainFactory)
+    period = factory.SubFactory(PeriodFactory, chain=factory.SelfAttribute("..chain"))
+    validator_key = factory.Sequence(lambda n: f"Vote{n:040d}")
+    source_payload = factory.LazyAttribute(_payload)
+    source_provider = factory.SelfAttribute("source_payload.provider")
+
+
+class CanonicalValidatorFeesFactory(CanonicalRecordFactory):
+    class Meta:
+        model = CanonicalValidatorFees
+
+    total_fees_native = Decimal("1500000000")
+    fee_count = 120
+
+
+class CanonicalValidatorMevFactory(CanonicalRecordFactory):
+    class Meta:
+        model = CanonicalValidatorMev
+
+    total_mev_native = Decimal("800000000")
+    tip_count = 1
+
+
+class CanonicalStakeRewardFactory(CanonicalRecordFactory):
+    class Meta:
+        model = CanonicalStakeReward
+
+    staker_address = factory.Sequence(lambda n: f"Stake{n:040d}")
+    withdraw_authority = factory.Sequence(lambda n: f"Withdraw{n:036d}")
+    active_stake_native = Decimal("1000000000000000")
+    rewards_native = Decimal("500000000")
+    commission_native = Decimal("25000000")
+
+
+class CanonicalValidatorMetaFactory(CanonicalRecordFactory):
+    class Meta:
+        model = CanonicalValidatorMeta
+
+    commission_rate_bps = 500
+    mev_commission_bps = 800
+    is_mev_enabled = True
+    total_stake_native = Decimal("1523456789012345")
+    active_stake_native = Decimal("1523456789012345")
+    delegator_count = 42
+    uptime_percentage = Decimal("99.50")

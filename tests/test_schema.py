@@ -1,0 +1,411 @@
+"""The database itself refuses rows that break the schema's integrity rules.
+
+Django does not validate on `save()`, so every write below reaches PostgreSQL, and each
+assertion proves a constraint exists in the database, not only in a form.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.db import DataError, IntegrityError, connection, transaction
+from django.db.models import ProtectedError, RestrictedError
+from django.utils import timezone
+
+from accounts.models import Role
+from aurora.common.fields import NativeAmountField
+from canonical.models import CanonicalStakeReward, CanonicalValidatorFees
+from chains.models import Period, Provider
+from ingestion.models import IngestionRun
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+WEI_30_DIGITS = Decimal("123456789012345678901234567890.123456789012345678")
+
+
+@contextmanager
+def refused(error: type[Exception] = IntegrityError) -> Iterator[None]:
+    """The write inside must fail in the database; deferred constraints are checked at once."""
+    with pytest.raises(error), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        yield
+
+
+NEGATIVE_AMOUNTS: list[tuple[str, Callable[[], Any]]] = [
+    ("fees", lambda: f.CanonicalValidatorFeesFactory(total_fees_native=Decimal(-1))),
+    ("mev", lambda: f.CanonicalValidatorMevFactory(total_mev_native=Decimal("-0.000000000000000001"))),
+    ("stake rewards", lambda: f.CanonicalStakeRewardFactory(rewards_native=Decimal(-5))),
+    ("stake commission", lambda: f.CanonicalStakeRewardFactory(commission_native=Decimal(-5))),
+    ("meta stake", lambda: f.CanonicalValidatorMetaFactory(total_stake_native=Decimal(-1))),
+    ("pnl", lambda: f.ValidatorPnlFactory(exec_fees_native=Decimal(-1), total_revenue_native=Decimal(-1))),
+    ("rule floor", lambda: f.AgreementRuleFactory(floor_amount_native=Decimal(-1))),
+    ("line base", lambda: f.CommissionLineFactory(base_amount_native=Decimal(-1))),
+    ("statement total", lambda: f.StatementFactory(total_commission_native=Decimal(-1))),
+]
+
+
+@pytest.mark.parametrize("make", [make for _, make in NEGATIVE_AMOUNTS], ids=[n for n, _ in NEGATIVE_AMOUNTS])
+def test_negative_amounts_are_refused(make: Callable[[], Any]) -> None:
+    with refused():
+        make()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: f.AgreementRuleFactory(commission_rate_bps=10_001),
+        lambda: f.AgreementRuleFactory(commission_rate_bps=-1),
+        lambda: f.CommissionLineFactory(commission_rate_bps=10_001),
+        lambda: f.CanonicalValidatorMetaFactory(commission_rate_bps=10_001),
+        lambda: f.CanonicalValidatorMetaFactory(mev_commission_bps=10_001),
+    ],
+    ids=["rule", "rule-negative", "line", "meta", "meta-mev"],
+)
+def test_rates_above_10000_bps_are_refused(make: Callable[[], Any]) -> None:
+    with refused():
+        make()
+
+
+def test_rates_at_the_bounds_are_accepted() -> None:
+    assert f.AgreementRuleFactory(commission_rate_bps=10_000).commission_rate_bps == 10_000
+    assert f.AgreementRuleFactory(commission_rate_bps=0).commission_rate_bps == 0
+
+
+@pytest.mark.parametrize("length", [timedelta(0), timedelta(hours=-1)], ids=["empty", "inverted"])
+def test_inverted_or_empty_periods_are_refused(length: timedelta) -> None:
+    start = timezone.now()
+    with refused():
+        f.PeriodFactory(period_start=start, period_end=start + length)
+
+
+def test_inverted_effective_dates_are_refused() -> None:
+    start = timezone.now()
+    with refused():
+        f.AgreementFactory(effective_from=start, effective_until=start - timedelta(days=1))
+    with refused():
+        f.AgreementVersionFactory(effective_from=start, effective_until=start)
+    with refused():
+        f.PartnerClientFactory(effective_from=start, effective_until=start - timedelta(seconds=1))
+
+
+def test_a_second_current_canonical_row_for_the_same_key_is_refused() -> None:
+    first = f.CanonicalValidatorFeesFactory(total_fees_native=Decimal(100))
+
+    with refused():
+        f.CanonicalValidatorFeesFactory(
+            chain=first.chain,
+            period=first.period,
+            validator_key=first.validator_key,
+            source_payload=first.source_payload,
+            source_provider=first.source_provider,
+        )
+
+
+def test_a_superseded_row_makes_room_for_the_new_current_one() -> None:
+    first = f.CanonicalValidatorFeesFactory(total_fees_native=Decimal(100))
+    first.superseded_at = timezone.now()
+    first.save(update_fields=["superseded_at"])
+
+    second = f.CanonicalValidatorFeesFactory(
+        chain=first.chain,
+        period=first.period,
+        validator_key=first.validator_key,
+        source_payload=first.source_payload,
+        source_provider=first.source_provider,
+        total_fees_native=Decimal(120),
+    )
+    first.superseded_by = second
+    first.save(update_fields=["superseded_by"])
+
+    current = CanonicalValidatorFees.objects.filter(
+        validator_key=first.validator_key, superseded_at__isnull=True
+    )
+    assert list(current) == [second]
+    assert CanonicalValidatorFees.objects.filter(validator_key=first.validator_key).count() == 2
+
+
+def test_superseded_by_without_a_time_is_refused() -> None:
+    first = f.CanonicalValidatorFeesFactory()
+    first.superseded_at = timezone.now()
+    first.save(update_fields=["superseded_at"])
+    second = f.CanonicalValidatorFeesFactory(
+        chain=first.chain, period=first.period, validator_key=first.validator_key
+    )
+    first.superseded_at = None
+    first.superseded_by = second
+    with refused():
+        first.save(update_fields=["superseded_at", "superseded_by"])
+
+
+def test_validator_level_stake_rewards_are_unique_although_staker_is_null() -> None:
+    aggregate = f.CanonicalStakeRewardFactory(staker_address=None)
+    stake_account = f.CanonicalStakeRewardFactory(
+        chain=aggregate.chain,
+        period=aggregate.period,
+        validator_key=aggregate.validator_key,
+        staker_address="StakeAcct1111",
+    )
+
+    with refused():
+        f.CanonicalStakeRewardFactory(
+            chain=aggregate.chain,
+            period=aggregate.period,
+            validator_key=aggregate.validator_key,
+            staker_address=None,
+        )
+    assert CanonicalStakeReward.objects.filter(validator_key=stake_account.validator_key).count() == 2
+
+
+def test_a_duplicate_staging_payload_is_refused() -> None:
+    payload = f.StagingPayloadFactory(request_key="getInflationReward#1")
+
+    with refused():
+        f.StagingPayloadFactory(
+            run=payload.run,
+            chain=payload.chain,
+            period=payload.period,
+            validator_key=payload.validator_key,
+            provider=payload.provider,
+            data_type=payload.data_type,
+            request_key=payload.request_key,
+        )
+    other_page = f.StagingPayloadFactory(
+        run=payload.run,
+        chain=payload.chain,
+        period=payload.period,
+        validator_key=payload.validator_key,
+        provider=payload.provider,
+        data_type=payload.data_type,
+        request_key="getInflationReward#2",
+    )
+    assert other_page.pk != payload.pk
+
+
+def test_a_response_hash_that_is_not_sha256_hex_is_refused() -> None:
+    with refused():
+        f.StagingPayloadFactory(response_hash="not-a-hash")
+
+
+def test_a_wei_amount_with_30_integer_digits_and_18_decimals_round_trips_exactly() -> None:
+    fees = f.CanonicalValidatorFeesFactory(total_fees_native=WEI_30_DIGITS)
+
+    reloaded = CanonicalValidatorFees.objects.get(pk=fees.pk).total_fees_native
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT total_fees_native::text FROM canonical_validator_fees WHERE fee_id = %s", [fees.pk]
+        )
+        (as_text,) = cursor.fetchone()
+
+    assert reloaded == WEI_30_DIGITS
+    assert str(reloaded) == str(WEI_30_DIGITS)
+    assert as_text == "123456789012345678901234567890.123456789012345678"
+
+
+def test_an_amount_beyond_30_integer_digits_is_refused() -> None:
+    with refused(DataError), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE canonical_validator_fees SET total_fees_native = %s WHERE fee_id = %s",
+            [Decimal("1" + "0" * 30), f.CanonicalValidatorFeesFactory().pk],
+        )
+
+
+def test_every_amount_column_is_numeric_48_18() -> None:
+    amount_columns = [
+        (model._meta.db_table, field.column)
+        for model in apps.get_models()
+        for field in model._meta.concrete_fields
+        if isinstance(field, NativeAmountField)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name, column_name, data_type, numeric_precision, numeric_scale "
+            "FROM information_schema.columns WHERE table_name = ANY(%s)",
+            [sorted({table for table, _ in amount_columns})],
+        )
+        types = {
+            (table, column): rest
+            for table, column, *rest in cursor.fetchall()
+            if (table, column) in amount_columns
+        }
+
+    assert len(amount_columns) >= 19  # every *_native amount of the schema
+    assert set(types) == set(amount_columns)
+    assert set(types.values()) == {("numeric", 48, 18)}
+
+
+def test_deleting_a_provider_referenced_by_canonical_data_is_refused() -> None:
+    fees = f.CanonicalValidatorFeesFactory()
+    provider = fees.source_provider
+
+    with pytest.raises(RestrictedError):
+        provider.delete()
+    with refused(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM providers WHERE provider_id = %s", [provider.pk])
+    assert Provider.objects.filter(pk=provider.pk).exists()
+
+
+def test_deleting_a_staging_payload_behind_canonical_data_is_refused() -> None:
+    fees = f.CanonicalValidatorFeesFactory()
+
+    with pytest.raises(RestrictedError):
+        fees.source_payload.delete()
+
+
+def test_a_partner_with_commission_lines_cannot_be_deleted() -> None:
+    line = f.CommissionLineFactory()
+
+    with pytest.raises(ProtectedError):
+        line.partner.delete()
+
+
+def test_deleting_a_period_keeps_its_ingestion_runs_without_the_period() -> None:
+    run = f.IngestionRunFactory()
+    period = run.period
+    assert period is not None
+
+    Period.objects.filter(pk=period.pk).delete()
+
+    run.refresh_from_db()
+    assert run.period_id is None
+    assert IngestionRun.objects.filter(pk=run.pk).exists()
+
+
+def test_deleting_a_user_keeps_the_audit_entry_without_the_user() -> None:
+    entry = f.AuditLogFactory()
+    entry.user.delete()
+
+    entry.refresh_from_db()
+    assert entry.user_id is None
+
+
+def test_values_outside_an_enumeration_are_refused_by_the_database() -> None:
+    run = f.IngestionRunFactory()
+    with refused(), connection.cursor() as cursor:
+        cursor.execute("UPDATE ingestion_runs SET status = 'BOGUS' WHERE run_id = %s", [run.pk])
+    with refused():
+        f.AgreementRuleFactory(revenue_component="TIPS")
+
+
+def test_payable_amounts_must_be_whole_base_units() -> None:
+    with refused():
+        f.CommissionLineFactory(
+            pre_override_amount_native=Decimal("10.5"), final_amount_native=Decimal("10.5")
+        )
+    with refused():
+        f.StatementFactory(total_commission_native=Decimal("0.1"))
+    line = f.CommissionLineFactory(base_amount_native=Decimal("1000.123456789"))
+    assert line.base_amount_native == Decimal("1000.123456789")
+
+
+def test_final_amount_is_the_override_or_the_computed_amount() -> None:
+    with refused():
+        f.CommissionLineFactory(pre_override_amount_native=Decimal(10), final_amount_native=Decimal(11))
+    with refused():
+        f.CommissionLineFactory(
+            pre_override_amount_native=Decimal(10),
+            override_amount_native=Decimal(7),
+            final_amount_native=Decimal(10),
+            override_reason="correction",
+            override_timestamp=timezone.now(),
+        )
+    overridden = f.CommissionLineFactory(
+        pre_override_amount_native=Decimal(10),
+        override_amount_native=Decimal(7),
+        final_amount_native=Decimal(7),
+        override_reason="correction",
+        override_timestamp=timezone.now(),
+    )
+    assert overridden.final_amount_native == 7
+
+
+def test_an_override_without_a_reason_is_refused() -> None:
+    with refused():
+        f.CommissionLineFactory(
+            pre_override_amount_native=Decimal(10),
+            override_amount_native=Decimal(7),
+            final_amount_native=Decimal(7),
+            override_reason="",
+            override_timestamp=timezone.now(),
+        )
+
+
+def test_validator_pnl_total_must_be_the_sum_of_its_components() -> None:
+    with refused():
+        f.ValidatorPnlFactory(
+            exec_fees_native=Decimal(1),
+            mev_tips_native=Decimal(2),
+            vote_rewards_native=Decimal(3),
+            commission_native=Decimal(4),
+            total_revenue_native=Decimal(11),
+        )
+
+
+def test_a_rule_floor_above_its_cap_is_refused() -> None:
+    with refused():
+        f.AgreementRuleFactory(floor_amount_native=Decimal(10), cap_amount_native=Decimal(9))
+
+
+def test_a_rule_must_belong_to_an_existing_agreement_version() -> None:
+    version = f.AgreementVersionFactory()
+    with refused():
+        f.AgreementRuleFactory(agreement=version.agreement, version_number=version.version_number + 1)
+
+
+def test_statement_approvals_need_two_people_other_than_the_preparer() -> None:
+    preparer, approver = f.UserFactory(), f.UserFactory()
+    with refused():
+        f.StatementFactory(first_approved_by=approver, approved_by=approver)
+    with refused():
+        f.StatementFactory(prepared_by=preparer, first_approved_by=preparer)
+    statement = f.StatementFactory(
+        prepared_by=preparer, first_approved_by=approver, approved_by=f.UserFactory()
+    )
+    assert statement.approved_by_id not in {preparer.pk, approver.pk}
+
+
+def test_a_statement_month_must_be_yyyy_mm_and_unique_per_partner_and_chain() -> None:
+    with refused():
+        f.StatementFactory(month="2026-13")
+    statement = f.StatementFactory(month="2026-10")
+    with refused():
+        f.StatementFactory(partner=statement.partner, chain=statement.chain, month="2026-10")
+
+
+def test_two_partners_cannot_claim_the_same_address_over_overlapping_dates() -> None:
+    start = timezone.now()
+    claim = f.PartnerClientFactory(effective_from=start, effective_until=start + timedelta(days=30))
+
+    with refused():
+        f.PartnerClientFactory(
+            chain=claim.chain,
+            address=claim.address,
+            effective_from=start + timedelta(days=29),
+            effective_until=None,
+        )
+    later = f.PartnerClientFactory(
+        chain=claim.chain,
+        address=claim.address,
+        effective_from=start + timedelta(days=30),
+        effective_until=None,
+    )
+    assert later.partner_id != claim.partner_id
+
+
+def test_only_partner_users_carry_a_partner() -> None:
+    with refused():
+        f.UserFactory(role=Role.FINANCE, partner=f.PartnerFactory())
+    assert f.PartnerUserFactory().partner is not None
+
+
+def test_staging_payloads_have_a_gin_index_on_the_raw_payload() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'staging_payloads'")
+        definitions = [row[0] for row in cursor.fetchall()]
+
+    assert any("USING gin (raw_payload)" in definition for definition in definitions), definitions
