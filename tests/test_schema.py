@@ -229,7 +229,7 @@ def test_every_amount_column_is_numeric_48_18() -> None:
             [sorted({table for table, _ in amount_columns})],
         )
         types = {
-            (table, column): rest
+            (table, column): tuple(rest)
             for table, column, *rest in cursor.fetchall()
             if (table, column) in amount_columns
         }
