@@ -8,8 +8,12 @@ in `.env.example`.
 
 from pathlib import Path
 
+import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+# Lets generic classes such as ModelAdmin[Model] be subscripted at runtime (typing only).
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -1,0 +1,52 @@
+"""Admin building blocks shared by the apps."""
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+
+class ReadOnlyAdminMixin:
+    """For facts Aurora records itself (payloads, canonical rows, audit entries): view only."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class CurrentRowFilter(admin.SimpleListFilter):
+    """Canonical rows: the current one per key, or the superseded history."""
+
+    title = "version"
+    parameter_name = "version"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("current", "Current"), ("superseded", "Superseded")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "current":
+            return queryset.filter(superseded_at__isnull=True)
+        if self.value() == "superseded":
+            return queryset.filter(superseded_at__isnull=False)
+        return queryset
+
+
+def pretty_json(value: Any) -> SafeString:
+    """A JSON document indented in a <pre>, escaped."""
+    return format_html(
+        '<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2, sort_keys=True)
+    )
+
+
+@admin.display(boolean=True, description="current")
+def is_current(obj: Model) -> bool:
+    return getattr(obj, "superseded_at", None) is None

@@ -1,0 +1,61 @@
+from typing import Any
+
+from django.contrib import admin
+
+from aurora.common.admin import ReadOnlyAdminMixin, pretty_json
+from ingestion.models import IngestionRun, StagingPayload
+
+
+@admin.register(IngestionRun)
+class IngestionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[IngestionRun]):
+    list_display = [
+        "started_at",
+        "chain",
+        "period",
+        "status",
+        "records_fetched",
+        "records_staged",
+        "completed_at",
+    ]
+    list_filter = ["status", "chain"]
+    list_select_related = ["chain", "period"]
+    search_fields = ["=id", "period__period_identifier", "error_message"]
+    date_hierarchy = "started_at"
+
+
+PAYLOAD_FIELDS: tuple[str, ...] = (
+    "run",
+    "chain",
+    "period",
+    "validator_key",
+    "provider",
+    "data_type",
+    "request_key",
+    "fetch_timestamp",
+    "response_hash",
+    "payload",
+)
+
+
+@admin.register(StagingPayload)
+class StagingPayloadAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[StagingPayload]):
+    list_display = [
+        "fetch_timestamp",
+        "chain",
+        "period",
+        "validator_key",
+        "provider",
+        "data_type",
+        "request_key",
+    ]
+    list_filter = ["data_type", "chain", "provider"]
+    list_select_related = ["chain", "period", "provider"]
+    search_fields = ["validator_key", "=response_hash", "request_key"]
+    date_hierarchy = "fetch_timestamp"
+    show_full_result_count = False
+    fields = PAYLOAD_FIELDS
+    readonly_fields = PAYLOAD_FIELDS
+
+    @admin.display(description="raw payload")
+    def payload(self, obj: StagingPayload) -> Any:
+        return pretty_json(obj.raw_payload)

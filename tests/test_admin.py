@@ -1,0 +1,95 @@
+"""Every model is browsable in the admin, and list pages do not grow queries with rows."""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.db import connection
+from django.db.models import Model
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from accounts.models import Role
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+OUR_APPS = {"chains", "partners", "accounts", "ingestion", "canonical", "commissions"}
+
+FACTORIES: dict[str, Callable[..., Any]] = {
+    "chains.chain": lambda: f.ChainFactory(id=f"chain-{f.ProviderFactory().provider_name}"),
+    "chains.provider": f.ProviderFactory,
+    "chains.chainprovidermapping": f.ChainProviderMappingFactory,
+    "chains.period": f.PeriodFactory,
+    "chains.validatoridentity": f.ValidatorIdentityFactory,
+    "partners.partner": f.PartnerFactory,
+    "partners.partnerclient": f.PartnerClientFactory,
+    "accounts.user": f.PartnerUserFactory,
+    "accounts.auditlog": f.AuditLogFactory,
+    "ingestion.ingestionrun": f.IngestionRunFactory,
+    "ingestion.stagingpayload": f.StagingPayloadFactory,
+    "canonical.canonicalvalidatorfees": f.CanonicalValidatorFeesFactory,
+    "canonical.canonicalvalidatormev": f.CanonicalValidatorMevFactory,
+    "canonical.canonicalstakereward": f.CanonicalStakeRewardFactory,
+    "canonical.canonicalvalidatormeta": f.CanonicalValidatorMetaFactory,
+    "commissions.validatorpnl": f.ValidatorPnlFactory,
+    "commissions.agreement": f.AgreementFactory,
+    "commissions.agreementversion": f.AgreementVersionFactory,
+    "commissions.agreementrule": f.AgreementRuleFactory,
+    "commissions.statement": f.StatementFactory,
+    "commissions.commissionline": f.CommissionLineFactory,
+}
+
+REGISTERED = sorted(
+    (model for model in admin.site._registry if model._meta.app_label in OUR_APPS),
+    key=lambda m: m._meta.label_lower,
+)
+
+
+@pytest.fixture
+def staff_client() -> Client:
+    client = Client()
+    client.force_login(f.UserFactory(username="root", role=Role.ADMIN, is_superuser=True, is_staff=True))
+    return client
+
+
+def test_every_model_of_the_apps_is_registered() -> None:
+    assert {model._meta.label_lower for model in REGISTERED} == set(FACTORIES)
+
+
+def url(model: type[Model], view: str, *args: Any) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda m: m._meta.label_lower)
+def test_list_change_and_add_pages_render(staff_client: Client, model: type[Model]) -> None:
+    make = FACTORIES[model._meta.label_lower]
+    objects = [make() for _ in range(3)]
+
+    listing = staff_client.get(url(model, "changelist"))
+    detail = staff_client.get(url(model, "change", objects[0].pk))
+
+    assert listing.status_code == 200
+    assert detail.status_code == 200
+    assert str(objects[0].pk) in listing.content.decode()
+    if admin.site._registry[model].has_add_permission(listing.wsgi_request):
+        assert staff_client.get(url(model, "add")).status_code == 200
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda m: m._meta.label_lower)
+def test_list_page_queries_do_not_grow_with_rows(
+    staff_client: Client, model: type[Model], django_assert_max_num_queries: Any
+) -> None:
+    make = FACTORIES[model._meta.label_lower]
+    for _ in range(3):
+        make()
+    staff_client.get(url(model, "changelist"))  # warm the session and content types
+    with CaptureQueriesContext(connection) as three_rows:
+        assert staff_client.get(url(model, "changelist")).status_code == 200
+
+    for _ in range(7):
+        make()
+    with django_assert_max_num_queries(len(three_rows)):
+        assert staff_client.get(url(model, "changelist")).status_code == 200
