@@ -72,6 +72,17 @@ class AgreementAdmin(admin.ModelAdmin[Agreement]):
     inlines = [AgreementVersionInline]
 
 
+VERSION_DETAIL_FIELDS: tuple[str, ...] = (
+    "agreement",
+    "version_number",
+    "effective_from",
+    "effective_until",
+    "change_reason",
+    "created_by",
+    "terms",
+)
+
+
 @admin.register(AgreementVersion)
 class AgreementVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[AgreementVersion]):
     list_display = [
@@ -84,16 +95,8 @@ class AgreementVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[AgreementVersio
     ]
     list_select_related = ["agreement", "created_by"]
     search_fields = ["agreement__agreement_name", "change_reason"]
-    fields: list[str] = [
-        "agreement",
-        "version_number",
-        "effective_from",
-        "effective_until",
-        "change_reason",
-        "created_by",
-        "terms",
-    ]
-    readonly_fields = fields
+    fields = VERSION_DETAIL_FIELDS
+    readonly_fields = VERSION_DETAIL_FIELDS
 
     @admin.display(description="terms")
     def terms(self, obj: AgreementVersion) -> Any:
