@@ -37,6 +37,17 @@ def refused(error: type[Exception] = IntegrityError) -> Iterator[None]:
         yield
 
 
+def same_key(row: Any) -> dict[str, Any]:
+    """Keyword arguments for another row on the same (chain, period, validator)."""
+    return {"chain": row.chain, "period": row.period, "validator_key": row.validator_key}
+
+
+def same_request(payload: Any) -> dict[str, Any]:
+    """Keyword arguments for the same staged request of the same run."""
+    fields = ("run", "provider", "data_type", "request_key")
+    return {**same_key(payload), **{name: getattr(payload, name) for name in fields}}
+
+
 NEGATIVE_AMOUNTS: list[tuple[str, Callable[[], Any]]] = [
     ("fees", lambda: f.CanonicalValidatorFeesFactory(total_fees_native=Decimal(-1))),
     ("mev", lambda: f.CanonicalValidatorMevFactory(total_mev_native=Decimal("-0.000000000000000001"))),
@@ -99,9 +110,7 @@ def test_a_second_current_canonical_row_for_the_same_key_is_refused() -> None:
 
     with refused():
         f.CanonicalValidatorFeesFactory(
-            chain=first.chain,
-            period=first.period,
-            validator_key=first.validator_key,
+            **same_key(first),
             source_payload=first.source_payload,
             source_provider=first.source_provider,
         )
@@ -113,9 +122,7 @@ def test_a_superseded_row_makes_room_for_the_new_current_one() -> None:
     first.save(update_fields=["superseded_at"])
 
     second = f.CanonicalValidatorFeesFactory(
-        chain=first.chain,
-        period=first.period,
-        validator_key=first.validator_key,
+        **same_key(first),
         source_payload=first.source_payload,
         source_provider=first.source_provider,
         total_fees_native=Decimal(120),
@@ -146,17 +153,13 @@ def test_superseded_by_without_a_time_is_refused() -> None:
 def test_validator_level_stake_rewards_are_unique_although_staker_is_null() -> None:
     aggregate = f.CanonicalStakeRewardFactory(staker_address=None)
     stake_account = f.CanonicalStakeRewardFactory(
-        chain=aggregate.chain,
-        period=aggregate.period,
-        validator_key=aggregate.validator_key,
+        **same_key(aggregate),
         staker_address="StakeAcct1111",
     )
 
     with refused():
         f.CanonicalStakeRewardFactory(
-            chain=aggregate.chain,
-            period=aggregate.period,
-            validator_key=aggregate.validator_key,
+            **same_key(aggregate),
             staker_address=None,
         )
     assert CanonicalStakeReward.objects.filter(validator_key=stake_account.validator_key).count() == 2
@@ -167,22 +170,10 @@ def test_a_duplicate_staging_payload_is_refused() -> None:
 
     with refused():
         f.StagingPayloadFactory(
-            run=payload.run,
-            chain=payload.chain,
-            period=payload.period,
-            validator_key=payload.validator_key,
-            provider=payload.provider,
-            data_type=payload.data_type,
-            request_key=payload.request_key,
+            **same_request(payload),
         )
     other_page = f.StagingPayloadFactory(
-        run=payload.run,
-        chain=payload.chain,
-        period=payload.period,
-        validator_key=payload.validator_key,
-        provider=payload.provider,
-        data_type=payload.data_type,
-        request_key="getInflationReward#2",
+        **{**same_request(payload), "request_key": "getInflationReward#2"},
     )
     assert other_page.pk != payload.pk
 
