@@ -294,36 +294,28 @@ def test_payable_amounts_must_be_whole_base_units() -> None:
     assert line.base_amount_native == Decimal("1000.123456789")
 
 
+def override_line(*, final: int, reason: str = "correction") -> Any:
+    """A line computed at 10 base units and overridden to 7, with `final` as stored."""
+    return f.CommissionLineFactory(
+        pre_override_amount_native=Decimal(10),
+        override_amount_native=Decimal(7),
+        final_amount_native=Decimal(final),
+        override_reason=reason,
+        override_timestamp=timezone.now(),
+    )
+
+
 def test_final_amount_is_the_override_or_the_computed_amount() -> None:
     with refused():
         f.CommissionLineFactory(pre_override_amount_native=Decimal(10), final_amount_native=Decimal(11))
     with refused():
-        f.CommissionLineFactory(
-            pre_override_amount_native=Decimal(10),
-            override_amount_native=Decimal(7),
-            final_amount_native=Decimal(10),
-            override_reason="correction",
-            override_timestamp=timezone.now(),
-        )
-    overridden = f.CommissionLineFactory(
-        pre_override_amount_native=Decimal(10),
-        override_amount_native=Decimal(7),
-        final_amount_native=Decimal(7),
-        override_reason="correction",
-        override_timestamp=timezone.now(),
-    )
-    assert overridden.final_amount_native == 7
+        override_line(final=10)
+    assert override_line(final=7).final_amount_native == 7
 
 
 def test_an_override_without_a_reason_is_refused() -> None:
     with refused():
-        f.CommissionLineFactory(
-            pre_override_amount_native=Decimal(10),
-            override_amount_native=Decimal(7),
-            final_amount_native=Decimal(7),
-            override_reason="",
-            override_timestamp=timezone.now(),
-        )
+        override_line(final=7, reason="")
 
 
 def test_validator_pnl_total_must_be_the_sum_of_its_components() -> None:
