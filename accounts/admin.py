@@ -14,6 +14,7 @@ class UserAdmin(DjangoUserAdmin[User]):
     list_select_related = ["partner"]
     search_fields = ["username", "email", "first_name", "last_name", "partner__partner_name"]
     autocomplete_fields = ["partner"]
+    date_hierarchy = "date_joined"
     ordering = ["username"]
     fieldsets = (
         *(DjangoUserAdmin.fieldsets or ()),
@@ -71,6 +72,7 @@ class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[AuditLog]):
     list_filter = ["action", "resource_type"]
     list_select_related = ["user"]
     search_fields = ["resource_id", "user__username", "reason", "=correlation_id"]
+    raw_id_fields = ["user"]
     date_hierarchy = "timestamp"
     fields = AUDIT_FIELDS
     readonly_fields = AUDIT_FIELDS

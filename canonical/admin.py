@@ -1,30 +1,32 @@
-from typing import Any
+from typing import TypeVar
 
 from django.contrib import admin
 
 from aurora.common.admin import CurrentRowFilter, ReadOnlyAdminMixin, is_current
 from canonical.models import (
+    CanonicalRecord,
     CanonicalStakeReward,
     CanonicalValidatorFees,
     CanonicalValidatorMeta,
     CanonicalValidatorMev,
 )
 
-TRACE = ["source_provider", "source_payload", "normalized_at", "superseded_at", "superseded_by"]
+_Record = TypeVar("_Record", bound=CanonicalRecord)
 
 
-class CanonicalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Any]):
+class CanonicalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[_Record]):
     """Canonical facts are written by normalization only; history stays visible."""
 
     list_filter = [CurrentRowFilter, "chain", "source_provider"]
     list_select_related = ["chain", "period", "source_provider"]
     search_fields = ["validator_key", "period__period_identifier"]
+    raw_id_fields = ["period", "source_payload", "superseded_by"]
     date_hierarchy = "normalized_at"
     show_full_result_count = False
 
 
 @admin.register(CanonicalValidatorFees)
-class CanonicalValidatorFeesAdmin(CanonicalAdmin):
+class CanonicalValidatorFeesAdmin(CanonicalAdmin[CanonicalValidatorFees]):
     list_display = [
         "validator_key",
         "chain",
@@ -37,7 +39,7 @@ class CanonicalValidatorFeesAdmin(CanonicalAdmin):
 
 
 @admin.register(CanonicalValidatorMev)
-class CanonicalValidatorMevAdmin(CanonicalAdmin):
+class CanonicalValidatorMevAdmin(CanonicalAdmin[CanonicalValidatorMev]):
     list_display = [
         "validator_key",
         "chain",
@@ -50,7 +52,7 @@ class CanonicalValidatorMevAdmin(CanonicalAdmin):
 
 
 @admin.register(CanonicalStakeReward)
-class CanonicalStakeRewardAdmin(CanonicalAdmin):
+class CanonicalStakeRewardAdmin(CanonicalAdmin[CanonicalStakeReward]):
     list_display = [
         "validator_key",
         "staker_address",
@@ -65,7 +67,7 @@ class CanonicalStakeRewardAdmin(CanonicalAdmin):
 
 
 @admin.register(CanonicalValidatorMeta)
-class CanonicalValidatorMetaAdmin(CanonicalAdmin):
+class CanonicalValidatorMetaAdmin(CanonicalAdmin[CanonicalValidatorMeta]):
     list_display = [
         "validator_key",
         "chain",

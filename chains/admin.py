@@ -1,9 +1,10 @@
 from django.contrib import admin
 
+from aurora.common.admin import ChoicesOncePerPageMixin
 from chains.models import Chain, ChainProviderMapping, Period, Provider, ValidatorIdentity
 
 
-class ChainProviderMappingInline(admin.TabularInline[ChainProviderMapping, Chain]):
+class ChainProviderMappingInline(ChoicesOncePerPageMixin, admin.TabularInline[ChainProviderMapping, Chain]):
     model = ChainProviderMapping
     extra = 0
     fields = ["provider_role", "priority", "provider", "is_active"]
@@ -48,6 +49,7 @@ class ChainProviderMappingAdmin(admin.ModelAdmin[ChainProviderMapping]):
     list_filter = ["chain", "provider_role", "is_active"]
     list_select_related = ["chain", "provider"]
     search_fields = ["provider__provider_name"]
+    readonly_fields = ["id", "created_at", "updated_at"]
 
 
 @admin.register(Period)

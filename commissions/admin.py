@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from aurora.common.admin import ReadOnlyAdminMixin, pretty_json
@@ -38,6 +39,7 @@ class ValidatorPnlAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[ValidatorPnl]):
     list_filter = ["chain"]
     list_select_related = ["chain", "period"]
     search_fields = ["validator_key", "period__period_identifier"]
+    raw_id_fields = ["period"]
     date_hierarchy = "computed_at"
 
 
@@ -48,6 +50,9 @@ class AgreementVersionInline(admin.TabularInline[AgreementVersion, Agreement]):
     readonly_fields = VERSION_FIELDS
     can_delete = False
     show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AgreementVersion]:
+        return super().get_queryset(request).select_related("created_by")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -95,6 +100,7 @@ class AgreementVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[AgreementVersio
     ]
     list_select_related = ["agreement", "created_by"]
     search_fields = ["agreement__agreement_name", "change_reason"]
+    date_hierarchy = "effective_from"
     fields = VERSION_DETAIL_FIELDS
     readonly_fields = VERSION_DETAIL_FIELDS
 
@@ -164,6 +170,15 @@ class CommissionLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[CommissionLine]):
     list_filter = ["revenue_component", "attribution_method", "chain", "override_needs_review"]
     list_select_related = ["partner", "chain", "period"]
     search_fields = ["partner__partner_name", "validator_key", "period__period_identifier"]
+    raw_id_fields = [
+        "agreement",
+        "rule",
+        "partner",
+        "period",
+        "override_user",
+        "statement",
+        "adjusts_statement",
+    ]
     date_hierarchy = "computed_at"
     show_full_result_count = False
     exclude = ["breakdown"]

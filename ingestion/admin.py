@@ -20,6 +20,7 @@ class IngestionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[IngestionRun]):
     list_filter = ["status", "chain"]
     list_select_related = ["chain", "period"]
     search_fields = ["=id", "period__period_identifier", "error_message"]
+    raw_id_fields = ["period"]
     date_hierarchy = "started_at"
 
 
@@ -51,6 +52,7 @@ class StagingPayloadAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[StagingPayload]):
     list_filter = ["data_type", "chain", "provider"]
     list_select_related = ["chain", "period", "provider"]
     search_fields = ["validator_key", "=response_hash", "request_key"]
+    raw_id_fields = ["run", "period"]
     date_hierarchy = "fetch_timestamp"
     show_full_result_count = False
     fields = PAYLOAD_FIELDS

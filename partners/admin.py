@@ -1,12 +1,14 @@
 from django.contrib import admin
 
+from aurora.common.admin import ChoicesOncePerPageMixin
 from partners.models import Partner, PartnerClient
 
 
-class PartnerClientInline(admin.TabularInline[PartnerClient, Partner]):
+class PartnerClientInline(ChoicesOncePerPageMixin, admin.TabularInline[PartnerClient, Partner]):
     model = PartnerClient
     extra = 0
     fields = ["chain", "address", "kind", "effective_from", "effective_until", "note"]
+    show_change_link = True
 
 
 @admin.register(Partner)

@@ -1,5 +1,6 @@
-"""Every model is browsable in the admin, and list pages do not grow queries with rows."""
+"""Every model is browsable in the admin; list pages and inline change pages do not grow queries with rows."""
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -18,8 +19,10 @@ pytestmark = pytest.mark.django_db
 
 OUR_APPS = {"chains", "partners", "accounts", "ingestion", "canonical", "commissions"}
 
+CHAIN_IDS = itertools.count()
+
 FACTORIES: dict[str, Callable[..., Any]] = {
-    "chains.chain": lambda: f.ChainFactory(id=f"chain-{f.ProviderFactory().provider_name}"),
+    "chains.chain": lambda: f.ChainFactory(id=f"chain-{next(CHAIN_IDS)}"),
     "chains.provider": f.ProviderFactory,
     "chains.chainprovidermapping": f.ChainProviderMappingFactory,
     "chains.period": f.PeriodFactory,
@@ -93,3 +96,41 @@ def test_list_page_queries_do_not_grow_with_rows(
         make()
     with django_assert_max_num_queries(len(three_rows)):
         assert staff_client.get(url(model, "changelist")).status_code == 200
+
+
+INLINE_PAGES: list[tuple[str, Callable[[], Model], Callable[[Any], Any]]] = [
+    (
+        "chain",
+        lambda: f.ChainFactory(id=f"chain-{next(CHAIN_IDS)}"),
+        lambda chain: f.ChainProviderMappingFactory(chain=chain),
+    ),
+    ("partner", f.PartnerFactory, lambda partner: f.PartnerClientFactory(partner=partner)),
+    (
+        "agreement",
+        f.AgreementFactory,
+        lambda agreement: f.AgreementVersionFactory(agreement=agreement, created_by=f.UserFactory()),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "make_parent, make_child", [p[1:] for p in INLINE_PAGES], ids=[p[0] for p in INLINE_PAGES]
+)
+def test_change_page_queries_do_not_grow_with_inline_rows(
+    staff_client: Client,
+    make_parent: Callable[[], Model],
+    make_child: Callable[[Any], Any],
+    django_assert_max_num_queries: Any,
+) -> None:
+    parent = make_parent()
+    for _ in range(3):
+        make_child(parent)
+    page = url(type(parent), "change", parent.pk)
+    staff_client.get(page)
+    with CaptureQueriesContext(connection) as three_rows:
+        assert staff_client.get(page).status_code == 200
+
+    for _ in range(7):
+        make_child(parent)
+    with django_assert_max_num_queries(len(three_rows)):
+        assert staff_client.get(page).status_code == 200

@@ -10,18 +10,31 @@ from canonical.models import (
     CanonicalValidatorMeta,
     CanonicalValidatorMev,
 )
+from ingestion.models import DataType
 
-from .chains import ChainFactory, PeriodFactory
+from .chains import ChainFactory, PeriodFactory, ProviderFactory
 from .ingestion import IngestionRunFactory, StagingPayloadFactory
 
 
 def _payload(o: Any) -> Any:
     run = IngestionRunFactory(chain=o.chain, period=o.period)
-    return StagingPayloadFactory(run=run, chain=o.chain, period=o.period, validator_key=o.validator_key)
+    return StagingPayloadFactory(
+        run=run,
+        chain=o.chain,
+        period=o.period,
+        validator_key=o.validator_key,
+        provider=o.provider,
+        data_type=o.data_type,
+    )
 
 
 class CanonicalRecordFactory(DjangoModelFactory[Any]):
-    """Each row is traced to a staging payload of the same chain, period and validator."""
+    """Each row is traced to a staging payload (and its run) of the same chain, period, validator
+    and provider; pass `provider=` to choose the provider of both."""
+
+    class Params:
+        provider = factory.SubFactory(ProviderFactory)
+        data_type = DataType.FEES
 
     chain = factory.SubFactory(ChainFactory)
     period = factory.SubFactory(PeriodFactory, chain=factory.SelfAttribute("..chain"))
@@ -42,6 +55,9 @@ class CanonicalValidatorMevFactory(CanonicalRecordFactory):
     class Meta:
         model = CanonicalValidatorMev
 
+    class Params:
+        data_type = DataType.MEV
+
     total_mev_native = Decimal("800000000")
     tip_count = 1
 
@@ -49,6 +65,9 @@ class CanonicalValidatorMevFactory(CanonicalRecordFactory):
 class CanonicalStakeRewardFactory(CanonicalRecordFactory):
     class Meta:
         model = CanonicalStakeReward
+
+    class Params:
+        data_type = DataType.REWARDS
 
     staker_address = factory.Sequence(lambda n: f"Stake{n:040d}")
     withdraw_authority = factory.Sequence(lambda n: f"Withdraw{n:036d}")
@@ -60,6 +79,9 @@ class CanonicalStakeRewardFactory(CanonicalRecordFactory):
 class CanonicalValidatorMetaFactory(CanonicalRecordFactory):
     class Meta:
         model = CanonicalValidatorMeta
+
+    class Params:
+        data_type = DataType.META
 
     commission_rate_bps = 500
     mev_commission_bps = 800

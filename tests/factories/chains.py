@@ -16,9 +16,23 @@ from chains.models import (
 
 
 class ChainFactory(DjangoModelFactory[Chain]):
+    """Solana mainnet by default (fetched if it exists); `ChainFactory(ethereum=True)` for Ethereum."""
+
     class Meta:
         model = Chain
         django_get_or_create = ("id",)
+
+    class Params:
+        ethereum = factory.Trait(
+            id="ethereum-mainnet",
+            name="Ethereum Mainnet",
+            period_type=PeriodType.BLOCK_WINDOW,
+            native_unit="wei",
+            native_decimals=18,
+            display_symbol="ETH",
+            finality_lag=2,
+            period_length_epochs=225,
+        )
 
     id = "solana-mainnet"
     name = "Solana Mainnet Beta"

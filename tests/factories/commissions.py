@@ -1,7 +1,9 @@
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import factory
+from django.db.models import Max
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
@@ -49,12 +51,21 @@ class AgreementFactory(DjangoModelFactory[Agreement]):
     effective_from = factory.LazyFunction(lambda: timezone.now().replace(microsecond=0) - timedelta(days=365))
 
 
+def _next_version_number(o: Any) -> int:
+    if o.agreement._state.adding:
+        return 1
+    latest = AgreementVersion.objects.filter(agreement=o.agreement).aggregate(n=Max("version_number"))["n"]
+    return (latest or 0) + 1
+
+
 class AgreementVersionFactory(DjangoModelFactory[AgreementVersion]):
+    """The agreement's next version (1 for a new agreement)."""
+
     class Meta:
         model = AgreementVersion
 
     agreement = factory.SubFactory(AgreementFactory)
-    version_number = 1
+    version_number = factory.LazyAttribute(_next_version_number)
     effective_from = factory.SelfAttribute("agreement.effective_from")
     terms_snapshot = factory.LazyAttribute(
         lambda o: {"agreement_name": o.agreement.agreement_name, "rules": []}
@@ -62,17 +73,34 @@ class AgreementVersionFactory(DjangoModelFactory[AgreementVersion]):
     change_reason = "initial terms"
 
 
+def _version_number(o: Any) -> int:
+    """The given version's number, else the agreement's latest one (created if it has none):
+    the composite foreign key needs an existing (agreement, version_number)."""
+    if o.version is not None:
+        return int(o.version.version_number)
+    latest = AgreementVersion.objects.filter(agreement=o.agreement).order_by("-version_number").first()
+    return (latest or AgreementVersionFactory(agreement=o.agreement)).version_number
+
+
 class AgreementRuleFactory(DjangoModelFactory[AgreementRule]):
-    """The seed's Agreement B: FIXED_SHARE, 5 % of MEV tips."""
+    """The seed's Agreement B: FIXED_SHARE, 5 % of MEV tips.
+
+    `AgreementRuleFactory(version=v)` attaches the rule to version `v`; `agreement=a` to the
+    latest version of `a`.
+    """
 
     class Meta:
         model = AgreementRule
 
     class Params:
-        version = factory.SubFactory(AgreementVersionFactory)
+        version = None
 
-    agreement = factory.SelfAttribute("version.agreement")
-    version_number = factory.SelfAttribute("version.version_number")
+    agreement = factory.Maybe(
+        "version",
+        yes_declaration=factory.SelfAttribute("version.agreement"),
+        no_declaration=factory.SubFactory(AgreementFactory),
+    )
+    version_number = factory.LazyAttribute(_version_number)
     rule_order = factory.Sequence(lambda n: n + 1)
     chain = factory.SubFactory(ChainFactory)
     revenue_component = RevenueComponent.MEV_TIPS
@@ -97,7 +125,7 @@ class CommissionLineFactory(DjangoModelFactory[CommissionLine]):
     class Meta:
         model = CommissionLine
 
-    rule = factory.SubFactory(AgreementRuleFactory)
+    rule = factory.SubFactory(AgreementRuleFactory, chain=factory.SelfAttribute("..chain"))
     agreement = factory.SelfAttribute("rule.agreement")
     agreement_version = factory.SelfAttribute("rule.version_number")
     partner = factory.SelfAttribute("agreement.partner")
@@ -115,6 +143,12 @@ class CommissionLineFactory(DjangoModelFactory[CommissionLine]):
         )
     )
     override_amount_native = None
+    override_reason = factory.LazyAttribute(
+        lambda o: None if o.override_amount_native is None else "manual correction"
+    )
+    override_timestamp = factory.LazyAttribute(
+        lambda o: None if o.override_amount_native is None else timezone.now()
+    )
     breakdown = factory.LazyAttribute(
         lambda o: {"validators": [{"validator_key": "ABC", "base": str(o.base_amount_native)}]}
     )

@@ -8,6 +8,8 @@ from .chains import ChainFactory, PeriodFactory, ProviderFactory
 
 
 class IngestionRunFactory(DjangoModelFactory[IngestionRun]):
+    """A finished run; `completed_at` stays empty because `started_at` is set by the save."""
+
     class Meta:
         model = IngestionRun
 
@@ -18,8 +20,15 @@ class IngestionRunFactory(DjangoModelFactory[IngestionRun]):
     records_staged = 4
 
 
+def _epoch(period_identifier: str) -> int | str:
+    return int(period_identifier) if period_identifier.isdigit() else period_identifier
+
+
 class StagingPayloadFactory(DjangoModelFactory[StagingPayload]):
-    """A getInflationReward response as Solana RPC returns it (amounts are integers, lamports)."""
+    """A getInflationReward response as Solana RPC returns it (amounts are integers, lamports).
+
+    Chain and period follow the run: pass `run=` to stage into an existing one.
+    """
 
     class Meta:
         model = StagingPayload
@@ -37,7 +46,7 @@ class StagingPayloadFactory(DjangoModelFactory[StagingPayload]):
             "id": 1,
             "result": [
                 {
-                    "epoch": int(o.period.period_identifier),
+                    "epoch": _epoch(o.period.period_identifier),
                     "effectiveSlot": 346032000,
                     "amount": 21456789012,
                     "postBalance": 98765432100,
