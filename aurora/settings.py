@@ -135,6 +135,11 @@ AURORA_PROVIDERS_FILE = Path(
     env.str("AURORA_PROVIDERS_FILE", default=str(BASE_DIR / "config" / "providers.yaml"))
 )
 
+# Recorded provider responses served by the `replay` provider (and written by `ingest --record`).
+AURORA_RECORDINGS_DIR = Path(
+    env.str("AURORA_RECORDINGS_DIR", default=str(BASE_DIR / "ingestion" / "recordings"))
+)
+
 # Celery: Redis is the broker; tasks and schedules arrive with the orchestration layer.
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)

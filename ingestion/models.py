@@ -38,13 +38,32 @@ class IngestionRun(TimeStampedModel):
     records_fetched = models.PositiveIntegerField(default=0, db_default=0)
     records_staged = models.PositiveIntegerField(default=0, db_default=0)
     metadata = models.JSONField(null=True, blank=True)
+    items_total = models.PositiveIntegerField(default=0, db_default=0, help_text="Fetch items planned.")
+    items_succeeded = models.PositiveIntegerField(default=0, db_default=0)
+    items_skipped = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Items already staged by an earlier run."
+    )
+    items_failed = models.PositiveIntegerField(default=0, db_default=0)
+    failures = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="One entry per failed item: validator, provider, data type, error.",
+    )
 
     class Meta:
         db_table = "ingestion_runs"
         ordering = ["-started_at"]
         constraints = [
             one_of("status", IngestionStatus, prefix="ingestion_runs"),
-            *non_negative("records_fetched", "records_staged", prefix="ingestion_runs"),
+            *non_negative(
+                "records_fetched",
+                "records_staged",
+                "items_total",
+                "items_succeeded",
+                "items_skipped",
+                "items_failed",
+                prefix="ingestion_runs",
+            ),
             models.CheckConstraint(
                 condition=Q(completed_at__isnull=True) | Q(completed_at__gte=F("started_at")),
                 name="ingestion_runs_completed_after_start",
@@ -63,8 +82,8 @@ class StagingPayload(models.Model):
     """A provider response exactly as received, with its SHA-256 for idempotency and verification.
 
     One row per request: `request_key` tells apart the several requests one (provider, data type,
-    validator) may need (an endpoint, a page, a batch). Re-staging the same request in a run is
-    refused by the database.
+    validator) may need (an endpoint, a page, a batch). The same response to the same request is
+    stored once, whichever run fetched it; a provider that later answers differently adds a row.
     """
 
     id = uuid_primary_key("payload_id")
@@ -73,8 +92,12 @@ class StagingPayload(models.Model):
     period = models.ForeignKey("chains.Period", on_delete=models.CASCADE, related_name="staging_payloads")
     validator_key = models.CharField(max_length=100)
     provider = models.ForeignKey("chains.Provider", on_delete=models.CASCADE, related_name="staging_payloads")
+    provider_version = models.CharField(max_length=50, default="", blank=True)
     data_type = models.CharField(max_length=10, choices=DataType.choices)
     request_key = models.CharField(max_length=200, default="", blank=True)
+    request = models.JSONField(
+        default=dict, blank=True, help_text="The request that produced the response, without credentials."
+    )
     fetch_timestamp = models.DateTimeField(auto_now_add=True, db_default=Now())
     response_hash = models.CharField(max_length=64)
     raw_payload = models.JSONField()
@@ -85,7 +108,15 @@ class StagingPayload(models.Model):
         ordering = ["-fetch_timestamp"]
         constraints = [
             models.UniqueConstraint(
-                fields=["run", "chain", "period", "validator_key", "provider", "data_type", "request_key"],
+                fields=[
+                    "chain",
+                    "period",
+                    "validator_key",
+                    "provider",
+                    "data_type",
+                    "request_key",
+                    "response_hash",
+                ],
                 name="staging_payloads_idempotency",
             ),
             one_of("data_type", DataType, prefix="staging_payloads"),

@@ -165,17 +165,19 @@ def test_validator_level_stake_rewards_are_unique_although_staker_is_null() -> N
     assert CanonicalStakeReward.objects.filter(validator_key=stake_account.validator_key).count() == 2
 
 
-def test_a_duplicate_staging_payload_is_refused() -> None:
+def test_the_same_response_to_the_same_request_is_stored_once_whichever_run_fetched_it() -> None:
     payload = f.StagingPayloadFactory(request_key="getInflationReward#1")
+    later_run = f.IngestionRunFactory(chain=payload.chain, period=payload.period)
 
     with refused():
-        f.StagingPayloadFactory(
-            **same_request(payload),
-        )
+        f.StagingPayloadFactory(**{**same_request(payload), "run": later_run})
     other_page = f.StagingPayloadFactory(
         **{**same_request(payload), "request_key": "getInflationReward#2"},
     )
-    assert other_page.pk != payload.pk
+    corrected = f.StagingPayloadFactory(
+        **{**same_request(payload), "run": later_run, "raw_payload": {"jsonrpc": "2.0", "id": 1, "result": []}},
+    )
+    assert len({payload.pk, other_page.pk, corrected.pk}) == 3
 
 
 def test_a_response_hash_that_is_not_sha256_hex_is_refused() -> None:

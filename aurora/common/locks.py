@@ -1,0 +1,31 @@
+"""PostgreSQL advisory locks: one worker at a time per named piece of work, released if it dies."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+
+from aurora.common.hashing import sha256_hex
+
+
+def _lock_id(name: str) -> int:
+    """A stable signed 64-bit key for the name."""
+    return int.from_bytes(bytes.fromhex(sha256_hex(name)[:16]), "big", signed=True)
+
+
+@contextmanager
+def advisory_lock(name: str) -> Iterator[bool]:
+    """Try to take the session lock `name`; yields whether it was taken, and releases it after.
+
+    A session lock outlives transactions but not the connection, so a killed process frees it.
+    """
+    key = _lock_id(name)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        acquired = bool(cursor.fetchone()[0])
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])

@@ -1,0 +1,1 @@
+"""Solana adapters: JSON-RPC, Jito (Kobe), Stakewiz and Solana Beach."""
