@@ -13,15 +13,33 @@ class IngestionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[IngestionRun]):
         "chain",
         "period",
         "status",
-        "records_fetched",
+        "items_succeeded",
+        "items_skipped",
+        "items_failed",
         "records_staged",
-        "completed_at",
+        "duration",
     ]
     list_filter = ["status", "chain"]
     list_select_related = ["chain", "period"]
     search_fields = ["=id", "period__period_identifier", "error_message"]
     raw_id_fields = ["period"]
     date_hierarchy = "started_at"
+    exclude = ["failures", "metadata"]
+    readonly_fields = ["failure_list", "run_metadata"]
+
+    @admin.display(description="duration")
+    def duration(self, obj: IngestionRun) -> str:
+        if obj.completed_at is None:
+            return "-"
+        return f"{(obj.completed_at - obj.started_at).total_seconds():.1f} s"
+
+    @admin.display(description="failed items")
+    def failure_list(self, obj: IngestionRun) -> Any:
+        return pretty_json(obj.failures)
+
+    @admin.display(description="metadata")
+    def run_metadata(self, obj: IngestionRun) -> Any:
+        return pretty_json(obj.metadata)
 
 
 PAYLOAD_FIELDS: tuple[str, ...] = (
@@ -30,8 +48,10 @@ PAYLOAD_FIELDS: tuple[str, ...] = (
     "period",
     "validator_key",
     "provider",
+    "provider_version",
     "data_type",
     "request_key",
+    "request_sent",
     "fetch_timestamp",
     "response_hash",
     "payload",
@@ -57,6 +77,10 @@ class StagingPayloadAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[StagingPayload]):
     show_full_result_count = False
     fields = PAYLOAD_FIELDS
     readonly_fields = PAYLOAD_FIELDS
+
+    @admin.display(description="request")
+    def request_sent(self, obj: StagingPayload) -> Any:
+        return pretty_json(obj.request)
 
     @admin.display(description="raw payload")
     def payload(self, obj: StagingPayload) -> Any:

@@ -88,6 +88,17 @@ class Exchange:
     scope: str
 
 
+def named(exchanges: Sequence[Exchange], request_key: str) -> Exchange | None:
+    """The exchange with this request key (parsing must not depend on the order rows come back in)."""
+    return next((exchange for exchange in exchanges if exchange.request_key == request_key), None)
+
+
+def numbered(exchanges: Sequence[Exchange], request_key: str) -> list[Exchange]:
+    """The pages or batches of one request (`<key>#0000`, `<key>#0001`, ...), in order."""
+    prefix = f"{request_key}#"
+    return sorted((e for e in exchanges if e.request_key.startswith(prefix)), key=lambda e: e.request_key)
+
+
 @dataclass(frozen=True)
 class Fetched(Generic[T]):
     value: T
@@ -209,6 +220,16 @@ class ProviderAdapter:
         self.chain = chain
         self.settings = settings
         self.client = client
+
+    def _exchange(self, exchanges: Sequence[Exchange], request_key: str) -> Exchange:
+        exchange = named(exchanges, request_key)
+        if exchange is None:
+            from ingestion.providers.errors import ProviderBadResponse
+
+            raise ProviderBadResponse(
+                provider=self.settings.name, endpoint=request_key, reason="response missing"
+            )
+        return exchange
 
     def _unsupported(self, what: str) -> NotImplementedError:
         return NotImplementedError(f"{self.settings.name} ({self.settings.adapter}) does not supply {what}")

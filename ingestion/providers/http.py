@@ -345,7 +345,9 @@ class ProviderClient:
         code, message = error["code"], str(error.get("message", ""))[:300]
         if code in RATE_LIMIT_RPC_CODES or "rate limit" in message.lower():
             return ProviderRateLimited(
-                provider=self.settings.name, endpoint=endpoint, reason=f"JSON-RPC error {code}: {message}"
+                provider=self.settings.name,
+                endpoint=endpoint,
+                reason=self._redact(f"JSON-RPC error {code}: {message}"),
             )
         return ProviderRpcError(
             provider=self.settings.name, endpoint=endpoint, code=code, message=self._redact(message)
@@ -366,7 +368,9 @@ class ProviderClient:
         key: str | None,
     ) -> Exchange:
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        description: dict[str, Any] = {"method": method, "url": f"{self.settings.base_url or ''}{path}"}
+        base = (self.settings.base_url or "").rstrip("/")
+        url = f"{base}/{path.lstrip('/')}" if path else f"{base}/"
+        description: dict[str, Any] = {"method": method, "url": url}
         if query:
             description["query"] = {k: str(v) for k, v in query.items()}
         if body is not None:

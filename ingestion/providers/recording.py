@@ -33,7 +33,7 @@ def scope_path(directory: Path, scope: str) -> Path:
     segments = scope.split("/")
     if not all(_SCOPE_SEGMENT.match(segment) and segment not in {".", ".."} for segment in segments):
         raise ValueError(f"unsafe recording scope {scope!r}")
-    return directory.joinpath(*segments).with_suffix(".jsonl")
+    return directory.joinpath(*segments[:-1], f"{segments[-1]}.jsonl")
 
 
 def _request_json(request: httpx.Request) -> Any:
@@ -82,6 +82,7 @@ class RecordingTransport(httpx.BaseTransport):
         self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        scope_path(self.directory, _scope(request))  # refuse an unsafe scope before calling out
         response = self.inner.handle_request(request)
         response.read()
         if 200 <= response.status_code < 300:

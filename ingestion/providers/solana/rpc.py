@@ -24,6 +24,8 @@ from ingestion.providers.base import (
     ValidatorFees,
     ValidatorMeta,
     ValidatorRef,
+    named,
+    numbered,
 )
 from ingestion.providers.errors import ProviderBadResponse, ProviderError
 from ingestion.providers.http import RpcCall, RpcOutcome
@@ -282,7 +284,7 @@ class SolanaRpcAdapter(ProviderAdapter):
         self, exchanges: list[Exchange], period: PeriodInfo, validator: ValidatorRef
     ) -> ValidatorMeta:
         calls = [RpcCall("getVoteAccounts", []), RpcCall("getInflationReward", [])]
-        outcomes = self.client.batch_outcomes(exchanges[0].body, calls)
+        outcomes = self.client.batch_outcomes(self._exchange(exchanges, "vote-account#0000").body, calls)
         accounts = self._validate(VoteAccountsBody, self._result(outcomes[0]), "getVoteAccounts")
         matches = [(a, False) for a in accounts.current if a.votePubkey == validator.key]
         matches += [(a, True) for a in accounts.delinquent if a.votePubkey == validator.key]
@@ -361,10 +363,10 @@ class SolanaRpcAdapter(ProviderAdapter):
     def parse_stake_rewards(
         self, exchanges: list[Exchange], period: PeriodInfo, validator: ValidatorRef
     ) -> StakeRewards:
-        accounts = self._stake_accounts(exchanges[0].body, validator)
+        accounts = self._stake_accounts(self._exchange(exchanges, "stake-accounts").body, validator)
         epoch = int(period.identifier)
         rewards: dict[str, InflationRewardBody | None] = {}
-        for exchange in exchanges[1:]:
+        for exchange in numbered(exchanges, "inflation-rewards"):
             sent = exchange.request.get("body")
             if not isinstance(sent, list):
                 raise ProviderBadResponse(
@@ -493,11 +495,11 @@ class SolanaRpcAdapter(ProviderAdapter):
         self, exchanges: list[Exchange], period: PeriodInfo, validator: ValidatorRef
     ) -> ValidatorFees:
         node = validator.node_pubkey
-        rest = list(exchanges)
-        if rest and rest[0].request_key == "node-identity":
+        identity = named(exchanges, "node-identity")
+        if identity is not None:
             accounts = self._validate(
                 VoteAccountsBody,
-                self.client.rpc_result(rest.pop(0).body, "getVoteAccounts"),
+                self.client.rpc_result(identity.body, "getVoteAccounts"),
                 "getVoteAccounts",
             )
             node = next(
@@ -512,9 +514,9 @@ class SolanaRpcAdapter(ProviderAdapter):
             raise ProviderBadResponse(
                 provider=self.settings.name, endpoint="getVoteAccounts", reason="node identity unknown"
             )
-        slots = self._leader_slots(rest[0].body, node, period)
+        slots = self._leader_slots(self._exchange(exchanges, "leader-schedule").body, node, period)
         blocks: dict[int, BlockFee] = {}
-        for exchange in rest[1:]:
+        for exchange in numbered(exchanges, "blocks"):
             sent = exchange.request.get("body")
             if not isinstance(sent, list):
                 raise ProviderBadResponse(

@@ -17,6 +17,7 @@ from ingestion.providers.base import (
     ValidatorFees,
     ValidatorMeta,
     ValidatorRef,
+    numbered,
 )
 from ingestion.providers.errors import ProviderBadResponse
 from ingestion.providers.parsing import Percent, ProviderModel, Pubkey, StrictU64, validate
@@ -75,7 +76,7 @@ class SolanaBeachAdapter(ProviderAdapter):
     def parse_meta(
         self, exchanges: list[Exchange], period: PeriodInfo, validator: ValidatorRef
     ) -> ValidatorMeta:
-        body = self._validator(exchanges[0], validator)
+        body = self._validator(self._exchange(exchanges, "validator"), validator)
         return ValidatorMeta(
             validator_key=validator.key,
             period=period.identifier,
@@ -118,11 +119,11 @@ class SolanaBeachAdapter(ProviderAdapter):
     def parse_fees(
         self, exchanges: list[Exchange], period: PeriodInfo, validator: ValidatorRef
     ) -> ValidatorFees:
-        self._validator(exchanges[0], validator)
+        self._validator(self._exchange(exchanges, "validator"), validator)
         epoch = int(period.identifier)
         entries = [
             entry
-            for exchange in exchanges[1:]
+            for exchange in numbered(exchanges, "block-rewards-history")
             for entry in self._history(exchange).history
             if entry.epoch == epoch
         ]
