@@ -26,7 +26,7 @@ from ingestion.models import DataType, IngestionRun, IngestionStatus, StagingPay
 from ingestion.providers.base import ChainSettings, PeriodInfo, ProviderSettings, ValidatorRef
 from ingestion.providers.http import reset_provider_state
 from ingestion.providers.registry import TransportMode, build_adapter
-from ingestion.services import IngestOptions, IngestionError, ItemOutcome, ingest_range, register_validators
+from ingestion.services import IngestionError, IngestOptions, ItemOutcome, ingest_range, register_validators
 from ingestion.simulated.solana import SimulatedSolana
 
 CHAIN = "solana-mainnet"
@@ -85,7 +85,9 @@ def simulated(world: SimulatedSolana, **handlers: Callable[[httpx.Request], http
 
 
 def test_ingest_command_stages_3_validators_x_4_epochs_and_a_second_run_adds_nothing(registry: None) -> None:
-    call_command("ingest", "--chain", CHAIN, "--from-period", "850", "--to-period", "853", "--provider", "replay")
+    call_command(
+        "ingest", "--chain", CHAIN, "--from-period", "850", "--to-period", "853", "--provider", "replay"
+    )
 
     runs = list(IngestionRun.objects.order_by("period__period_identifier"))
     assert [run.period.period_identifier for run in runs] == ["850", "851", "852", "853"]
@@ -97,7 +99,9 @@ def test_ingest_command_stages_3_validators_x_4_epochs_and_a_second_run_adds_not
     first = staging_rows()
     assert len(first) == StagingPayload.objects.count() == sum(run.records_staged for run in runs)
 
-    call_command("ingest", "--chain", CHAIN, "--from-period", "850", "--to-period", "853", "--provider", "replay")
+    call_command(
+        "ingest", "--chain", CHAIN, "--from-period", "850", "--to-period", "853", "--provider", "replay"
+    )
 
     assert staging_rows() == first
     again = IngestionRun.objects.exclude(pk__in=[run.pk for run in runs])
@@ -144,7 +148,9 @@ def test_staged_rewards_parse_back_to_the_cluster_s_exact_lamports(registry: Non
         ChainSettings.from_model(chain), ProviderSettings.from_model(rpc), mode=TransportMode.REPLAY
     )
     period = Period.objects.get(chain=chain, period_identifier="852")
-    info = PeriodInfo("852", period.first_index or 0, period.last_index or 0, period.period_start, period.period_end, True)
+    info = PeriodInfo(
+        "852", period.first_index or 0, period.last_index or 0, period.period_start, period.period_end, True
+    )
     for vote in VALIDATORS:
         rows = StagingPayload.objects.filter(
             period=period, validator_key=vote, provider=rpc, data_type=DataType.REWARDS
@@ -194,12 +200,16 @@ def test_an_epoch_is_final_after_finality_lag_and_once_its_reward_distribution_i
     assert (head.current_period, head.latest_final_period) == (853, latest_final)
 
 
-def test_unknown_validators_and_inactive_chains_are_refused_before_anything_is_fetched(registry: None) -> None:
+def test_unknown_validators_and_inactive_chains_are_refused_before_anything_is_fetched(
+    registry: None,
+) -> None:
     with pytest.raises(IngestionError, match="not validators of the operator"):
         replay(validator_keys=["Vote111111111111111111111111111111111111111"])
     Chain.objects.filter(pk=CHAIN).update(is_active=False)
     with pytest.raises(CommandError, match="not active"):
-        call_command("ingest", "--chain", CHAIN, "--from-period", "850", "--to-period", "850", "--provider", "replay")
+        call_command(
+            "ingest", "--chain", CHAIN, "--from-period", "850", "--to-period", "850", "--provider", "replay"
+        )
     assert not IngestionRun.objects.exists()
 
 
@@ -227,7 +237,9 @@ def test_a_run_that_dies_midway_then_a_rerun_leave_exactly_the_rows_of_one_clean
         replay(options={"on_item": die_after_30_items})
     partial = staging_rows()
     assert 0 < len(partial) < len(clean)
-    assert list(IngestionRun.objects.values_list("period__period_identifier", "status").order_by("started_at")) == [
+    assert list(
+        IngestionRun.objects.values_list("period__period_identifier", "status").order_by("started_at")
+    ) == [
         ("850", IngestionStatus.SUCCESS),
         ("851", IngestionStatus.RUNNING),
     ]
@@ -268,7 +280,17 @@ def test_killing_the_ingest_process_midway_then_rerunning_gives_the_rows_of_one_
     monkeypatch.setenv("SOLANABEACH_API_KEY", "demo-key")
     registry_sync(chains_file=settings.AURORA_CHAINS_FILE, providers_file=settings.AURORA_PROVIDERS_FILE)
     register_validators(chain_id=CHAIN, validators=MANIFEST)
-    command = [sys.executable, "manage.py", "ingest", "--chain", CHAIN, "--from-period", "850", "--to-period", "853"]
+    command = [
+        sys.executable,
+        "manage.py",
+        "ingest",
+        "--chain",
+        CHAIN,
+        "--from-period",
+        "850",
+        "--to-period",
+        "853",
+    ]
     command += ["--provider", "replay"]
     db = connection.settings_dict
     env = {
@@ -276,7 +298,9 @@ def test_killing_the_ingest_process_midway_then_rerunning_gives_the_rows_of_one_
         "DEBUG": "true",
         "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
     }
-    process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 60
     while StagingPayload.objects.count() < 40 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)

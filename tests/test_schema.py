@@ -175,7 +175,11 @@ def test_the_same_response_to_the_same_request_is_stored_once_whichever_run_fetc
         **{**same_request(payload), "request_key": "getInflationReward#2"},
     )
     corrected = f.StagingPayloadFactory(
-        **{**same_request(payload), "run": later_run, "raw_payload": {"jsonrpc": "2.0", "id": 1, "result": []}},
+        **{
+            **same_request(payload),
+            "run": later_run,
+            "raw_payload": {"jsonrpc": "2.0", "id": 1, "result": []},
+        },
     )
     assert len({payload.pk, other_page.pk, corrected.pk}) == 3
 
