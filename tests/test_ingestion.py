@@ -296,7 +296,9 @@ def test_killing_the_ingest_process_midway_then_rerunning_gives_the_rows_of_one_
     env = {
         **os.environ,
         "DEBUG": "true",
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": (
+            f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        ),
     }
     process = subprocess.Popen(
         command, cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

@@ -774,7 +774,7 @@ def test_api_key_as_bearer_header(api_key: str) -> None:
     assert api_key not in json.dumps(exchange.request)
     assert exchange.request == {
         "method": "POST",
-        "url": RPC_URL,
+        "url": f"{RPC_URL}/",
         "body": {"jsonrpc": "2.0", "id": 1, "method": "getSlot", "params": []},
     }
 
