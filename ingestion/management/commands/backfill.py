@@ -28,7 +28,7 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         total = len(plan.items()) * (last - first + 1)
         failed: list[IngestionRun] = []
-        with tqdm(total=total, unit="item", file=self.stderr, dynamic_ncols=True, disable=None) as bar:
+        with tqdm(total=total, unit="item", file=self.stderr, dynamic_ncols=True, mininterval=0.5) as bar:
 
             def on_item(outcome: ItemOutcome) -> None:
                 bar.set_description(f"period {outcome.period}", refresh=False)
