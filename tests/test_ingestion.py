@@ -290,6 +290,17 @@ def _lock_key(name: str) -> int:
     return _lock_id(name)
 
 
+def wait_for_advisory_locks_released(timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
+    raise AssertionError("an advisory lock outlived its killed process")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_killing_the_ingest_process_midway_then_rerunning_gives_the_rows_of_one_clean_run(
     monkeypatch: pytest.MonkeyPatch,
@@ -329,6 +340,7 @@ def test_killing_the_ingest_process_midway_then_rerunning_gives_the_rows_of_one_
     assert process.returncode == -signal.SIGKILL, "the ingest finished before it could be killed"
     assert IngestionRun.objects.filter(status=IngestionStatus.RUNNING).count() == 1
 
+    wait_for_advisory_locks_released()  # the server notices the dead client's socket a moment later
     subprocess.run(command, cwd=settings.BASE_DIR, env=env, check=True, capture_output=True)
     after_rerun = staging_rows()
 
