@@ -209,6 +209,14 @@ class ValidatorMeta:
 # ---- the interface ------------------------------------------------------------------------------
 
 
+PARSERS = {
+    DataType.FEES: "parse_fees",
+    DataType.MEV: "parse_mev",
+    DataType.REWARDS: "parse_stake_rewards",
+    DataType.META: "parse_meta",
+}
+
+
 class ProviderAdapter:
     """One provider of one chain family. Subclasses implement the operations listed in `supplies`."""
 
@@ -267,4 +275,8 @@ class ProviderAdapter:
     def parse(
         self, data_type: DataType, exchanges: Sequence[Exchange], period: PeriodInfo, validator: ValidatorRef
     ) -> Any:
-        raise self._unsupported(f"parsing of {data_type}")
+        """The typed value from exchanges fetched earlier (e.g. staged payloads), in any order."""
+        if data_type not in self.supplies:
+            raise self._unsupported(f"parsing of {data_type}")
+        parser: Callable[[list[Exchange], PeriodInfo, ValidatorRef], Any] = getattr(self, PARSERS[data_type])
+        return parser(list(exchanges), period, validator)

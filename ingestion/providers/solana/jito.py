@@ -9,7 +9,6 @@ not run Jito that epoch: zero, with the reason kept in the value.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from ingestion.models import DataType
 from ingestion.providers.base import (
@@ -86,8 +85,3 @@ class JitoAdapter(ProviderAdapter):
             validator_share=Decimal(row.mev_revenue) * row.mev_commission / 10_000,
             staker_count=row.num_stakers,
         )
-
-    def parse(self, data_type: DataType, exchanges: Any, period: PeriodInfo, validator: ValidatorRef) -> Any:
-        if data_type != DataType.MEV:
-            raise self._unsupported(str(data_type))
-        return self.parse_mev(list(exchanges), period, validator)

@@ -5,6 +5,7 @@ Everything is read at `finalized` commitment. Amounts stay integers in lamports.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -156,6 +157,17 @@ class SolanaRpcAdapter(ProviderAdapter):
 
     def _validate(self, shape: Any, data: Any, endpoint: str) -> Any:
         return validate(shape, data, provider=self.settings.name, endpoint=endpoint)
+
+    def _batched(self, exchanges: list[Exchange], request_key: str) -> Iterator[tuple[RpcCall, RpcOutcome]]:
+        """Each call of the numbered batches `request_key#NNNN` with its answer."""
+        for exchange in numbered(exchanges, request_key):
+            sent = exchange.request.get("body")
+            if not isinstance(sent, list):
+                raise ProviderBadResponse(
+                    provider=self.settings.name, endpoint=request_key, reason="not a batch"
+                )
+            calls = [RpcCall(call["method"], call["params"]) for call in sent]
+            yield from zip(calls, self.client.batch_outcomes(exchange.body, calls), strict=True)
 
     def _result(self, outcome: RpcOutcome) -> Any:
         if outcome.error is not None:
@@ -366,32 +378,25 @@ class SolanaRpcAdapter(ProviderAdapter):
         accounts = self._stake_accounts(self._exchange(exchanges, "stake-accounts").body, validator)
         epoch = int(period.identifier)
         rewards: dict[str, InflationRewardBody | None] = {}
-        for exchange in numbered(exchanges, "inflation-rewards"):
-            sent = exchange.request.get("body")
-            if not isinstance(sent, list):
+        for call, outcome in self._batched(exchanges, "inflation-rewards"):
+            addresses = call.params[0]
+            values = self._validate(
+                list[InflationRewardBody | None], self._result(outcome), "getInflationReward"
+            )
+            if len(values) != len(addresses):
                 raise ProviderBadResponse(
-                    provider=self.settings.name, endpoint="getInflationReward", reason="not a batch"
+                    provider=self.settings.name,
+                    endpoint="getInflationReward",
+                    reason=f"{len(values)} rewards for {len(addresses)} addresses",
                 )
-            calls = [RpcCall(call["method"], call["params"]) for call in sent]
-            for call, outcome in zip(calls, self.client.batch_outcomes(exchange.body, calls), strict=True):
-                addresses = call.params[0]
-                values = self._validate(
-                    list[InflationRewardBody | None], self._result(outcome), "getInflationReward"
-                )
-                if len(values) != len(addresses):
+            for address, value in zip(addresses, values, strict=True):
+                if value is not None and value.epoch != epoch:
                     raise ProviderBadResponse(
                         provider=self.settings.name,
                         endpoint="getInflationReward",
-                        reason=f"{len(values)} rewards for {len(addresses)} addresses",
+                        reason=f"reward for epoch {value.epoch} where {epoch} was asked",
                     )
-                for address, value in zip(addresses, values, strict=True):
-                    if value is not None and value.epoch != epoch:
-                        raise ProviderBadResponse(
-                            provider=self.settings.name,
-                            endpoint="getInflationReward",
-                            reason=f"reward for epoch {value.epoch} where {epoch} was asked",
-                        )
-                    rewards[address] = value
+                rewards[address] = value
         missing = [address for address in [validator.key, *accounts] if address not in rewards]
         if missing:
             raise ProviderBadResponse(
@@ -516,16 +521,9 @@ class SolanaRpcAdapter(ProviderAdapter):
             )
         slots = self._leader_slots(self._exchange(exchanges, "leader-schedule").body, node, period)
         blocks: dict[int, BlockFee] = {}
-        for exchange in numbered(exchanges, "blocks"):
-            sent = exchange.request.get("body")
-            if not isinstance(sent, list):
-                raise ProviderBadResponse(
-                    provider=self.settings.name, endpoint="getBlock", reason="not a batch"
-                )
-            calls = [RpcCall(call["method"], call["params"]) for call in sent]
-            for call, outcome in zip(calls, self.client.batch_outcomes(exchange.body, calls), strict=True):
-                slot = int(call.params[0])
-                blocks[slot] = self._block_fee(slot, outcome, node)
+        for call, outcome in self._batched(exchanges, "blocks"):
+            slot = int(call.params[0])
+            blocks[slot] = self._block_fee(slot, outcome, node)
         missing = [slot for slot in slots if slot not in blocks]
         if missing:
             raise ProviderBadResponse(
@@ -567,11 +565,3 @@ class SolanaRpcAdapter(ProviderAdapter):
                 reason=f"negative fee reward in block {slot}",
             )
         return BlockFee(index=slot, amount=fee, produced=True)
-
-    def parse(self, data_type: DataType, exchanges: Any, period: PeriodInfo, validator: ValidatorRef) -> Any:
-        parsers = {
-            DataType.FEES: self.parse_fees,
-            DataType.REWARDS: self.parse_stake_rewards,
-            DataType.META: self.parse_meta,
-        }
-        return parsers[data_type](list(exchanges), period, validator)

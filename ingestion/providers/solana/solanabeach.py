@@ -6,8 +6,6 @@ newest first; paging stops once the asked epoch is passed.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ingestion.models import DataType
 from ingestion.providers.base import (
     Exchange,
@@ -147,9 +145,3 @@ class SolanaBeachAdapter(ProviderAdapter):
             blocks_scheduled=entry.blocks,
             blocks_produced=entry.blocks,
         )
-
-    def parse(self, data_type: DataType, exchanges: Any, period: PeriodInfo, validator: ValidatorRef) -> Any:
-        parsers = {DataType.META: self.parse_meta, DataType.FEES: self.parse_fees}
-        if data_type not in parsers:
-            raise self._unsupported(str(data_type))
-        return parsers[data_type](list(exchanges), period, validator)

@@ -7,7 +7,7 @@ only and never feeds an amount that is paid.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field
 
@@ -76,8 +76,3 @@ class StakewizAdapter(ProviderAdapter):
             delinquent=body.delinquent,
             skip_rate_pct=None if body.skip_rate is None else Decimal(repr(body.skip_rate)),
         )
-
-    def parse(self, data_type: DataType, exchanges: Any, period: PeriodInfo, validator: ValidatorRef) -> Any:
-        if data_type != DataType.META:
-            raise self._unsupported(str(data_type))
-        return self.parse_meta(list(exchanges), period, validator)
