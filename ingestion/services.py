@@ -276,13 +276,15 @@ def discover_periods(
 
 
 def _failed_run(chain: Chain, message: str, error: ProviderError | None) -> IngestionRun:
-    return IngestionRun.objects.create(
+    run = IngestionRun.objects.create(
         chain=chain,
         status=IngestionStatus.FAILED,
         error_message=message,
-        completed_at=timezone.now(),
         failures=[error.as_dict()] if error else [],
     )
+    run.completed_at = run.started_at  # started_at is set by the insert; nothing ran after it
+    run.save(update_fields=["completed_at", "updated_at"])
+    return run
 
 
 def staged_items(period: Period) -> set[tuple[str, UUID, str]]:
@@ -349,10 +351,11 @@ def _ingest_item(
             period.period_identifier, item, "failed", error={**item.describe(), **error.as_dict()}
         )
     except NotImplementedError as error:
-        failure = {**item.describe(), "kind": "unsupported", "reason": str(error)}
+        failure = {**item.describe(), "kind": "unsupported", "endpoint": "-", "reason": str(error)}
         return ItemOutcome(period.period_identifier, item, "failed", error=failure)
     except DatabaseError as error:
-        failure = {**item.describe(), "kind": "storage", "reason": f"could not be staged: {error}"[:500]}
+        reason = f"could not be staged: {error}"[:500]
+        failure = {**item.describe(), "kind": "storage", "endpoint": "staging", "reason": reason}
         return ItemOutcome(period.period_identifier, item, "failed", error=failure)
     return ItemOutcome(period.period_identifier, item, "staged", exchanges=len(fetched.exchanges))
 

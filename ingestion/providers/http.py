@@ -10,6 +10,7 @@ a cool-down. API keys come from the environment and never appear in errors, logs
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import os
 import threading
@@ -156,6 +157,10 @@ def _retry_after_seconds(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN / Infinity: Python accepts them, JSON and jsonb do not
 
 
 def _error_text(body: Any) -> str:
@@ -432,13 +437,13 @@ class ProviderClient:
         finally:
             logger.debug("%s %s (%s) %.3f s", name, endpoint, scope, time.monotonic() - started)
         try:
-            parsed = response.json()
+            parsed = json.loads(response.content, parse_constant=_refuse_constant)
             parse_error = ""
-        except (JSONDecodeError, UnicodeDecodeError) as error:
+        except (JSONDecodeError, UnicodeDecodeError, ValueError) as error:
             parsed = None
             content_type = response.headers.get("content-type", "unknown content type")
             size = len(response.content)
-            parse_error = f"body is not JSON ({content_type}, {size} bytes: {error.__class__.__name__})"
+            parse_error = f"body is not JSON ({content_type}, {size} bytes: {str(error)[:120]})"
         status = response.status_code
         if status == 429:
             raise ProviderRateLimited(
