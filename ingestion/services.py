@@ -36,7 +36,13 @@ from ingestion.providers.base import (
     ValidatorRef,
 )
 from ingestion.providers.errors import ProviderError
-from ingestion.providers.registry import REPLAY_ADAPTER, TransportMode, build_adapter, recordings_dir
+from ingestion.providers.registry import (
+    ADAPTERS,
+    REPLAY_ADAPTER,
+    TransportMode,
+    build_adapter,
+    recordings_dir,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -166,8 +172,6 @@ def ingest_plan(
 
 
 def _adapter_class(provider: Provider) -> type[ProviderAdapter] | None:
-    from ingestion.providers.registry import ADAPTERS
-
     return ADAPTERS.get(provider.adapter)
 
 
@@ -275,9 +279,12 @@ def discover_periods(
     return result
 
 
-def _failed_run(chain: Chain, message: str, error: ProviderError | None) -> IngestionRun:
+def _failed_run(
+    chain: Chain, message: str, error: ProviderError | None, period: Period | None = None
+) -> IngestionRun:
     run = IngestionRun.objects.create(
         chain=chain,
+        period=period,
         status=IngestionStatus.FAILED,
         error_message=message,
         failures=[error.as_dict()] if error else [],
@@ -302,9 +309,8 @@ def ingest_period(
     lock_name = f"ingest:{plan.chain.pk}:{period.period_identifier}"
     with advisory_lock(lock_name) as acquired:
         if not acquired:
-            return _failed_run(
-                plan.chain, f"period {period.period_identifier} is being ingested by another process", None
-            )
+            message = f"period {period.period_identifier} is being ingested by another process; left alone"
+            return _failed_run(plan.chain, message, None, period)
         _abandon_stale_runs(period)
         items = plan.items()
         run = IngestionRun.objects.create(

@@ -19,7 +19,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from aurora.common.hashing import sha256_hex
-from aurora.common.locks import advisory_lock
+from aurora.common.locks import _lock_id
 from chains.models import Chain, Period, Provider
 from chains.services import registry_sync
 from ingestion.models import DataType, IngestionRun, IngestionStatus, StagingPayload
@@ -270,24 +270,26 @@ def test_a_run_that_dies_midway_then_a_rerun_leave_exactly_the_rows_of_one_clean
     assert rerun_851.items_skipped == 30 - 3 * ITEMS_PER_VALIDATOR
 
 
-def test_a_period_being_ingested_elsewhere_is_left_alone(registry: None) -> None:
-    with advisory_lock(f"ingest:{CHAIN}:850"):
-        # The lock is per session; a second connection plays the other process.
-        from django.db import connections
+def test_a_period_being_ingested_by_another_process_is_left_alone(registry: None) -> None:
+    from django.db import connections
 
-        other = connections.create_connection("default")
-        try:
-            with other.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(f"ingest:{CHAIN}:850")])
-                assert cursor.fetchone()[0] is False
-        finally:
-            other.close()
+    other = connections.create_connection("default")  # plays the other process's session
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_id(f"ingest:{CHAIN}:851")])
+        runs = replay()
+    finally:
+        other.close()
 
-
-def _lock_key(name: str) -> int:
-    from aurora.common.locks import _lock_id
-
-    return _lock_id(name)
+    statuses = {run.period.period_identifier: run.status for run in runs if run.period}
+    assert statuses == {
+        "850": IngestionStatus.SUCCESS,
+        "851": IngestionStatus.FAILED,
+        "852": IngestionStatus.SUCCESS,
+        "853": IngestionStatus.SUCCESS,
+    }
+    assert "851 is being ingested by another process" in (runs[1].error_message or "")
+    assert not StagingPayload.objects.filter(period__period_identifier="851").exists()
 
 
 def wait_for_advisory_locks_released(timeout: float = 10.0) -> None:
