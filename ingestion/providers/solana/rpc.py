@@ -6,11 +6,13 @@ Everything is read at `finalized` commitment. Amounts stay integers in lamports.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import Field
+from typing_extensions import TypedDict
 
 from ingestion.models import DataType
 from ingestion.providers.base import (
@@ -30,7 +32,7 @@ from ingestion.providers.base import (
 )
 from ingestion.providers.errors import ProviderBadResponse, ProviderError
 from ingestion.providers.http import RpcCall, RpcOutcome
-from ingestion.providers.parsing import U64, U64_MAX, Percent, ProviderModel, Pubkey, StrictU64, validate
+from ingestion.providers.parsing import U64_MAX, Percent, ProviderModel, Pubkey, StrictU64, validate
 from ingestion.providers.solana.epochs import EpochSchedule, EpochScheduleBody
 
 STAKE_PROGRAM_ID = "Stake11111111111111111111111111111111111111"
@@ -78,51 +80,66 @@ class InflationRewardBody(ProviderModel):
     commission: Percent | None = None
 
 
-class Authorized(ProviderModel):
+# The stake-account listing is the largest body Aurora reads (about 800 bytes per account, thousands
+# per validator), so it is validated as TypedDicts, which pydantic checks without building objects.
+# jsonParsed spells u64 values as decimal strings.
+U64Text = Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
+
+
+class AuthorizedShape(TypedDict):
     staker: Pubkey
     withdrawer: Pubkey
 
 
-class StakeMeta(ProviderModel):
-    rentExemptReserve: U64
-    authorized: Authorized
+class StakeMetaShape(TypedDict):
+    rentExemptReserve: U64Text
+    authorized: AuthorizedShape
 
 
-class Delegation(ProviderModel):
+class DelegationShape(TypedDict):
     voter: Pubkey
-    stake: U64
-    activationEpoch: U64
-    deactivationEpoch: U64
+    stake: U64Text
+    activationEpoch: U64Text
+    deactivationEpoch: U64Text
 
 
-class StakeState(ProviderModel):
-    delegation: Delegation
+class StakeStateShape(TypedDict):
+    delegation: DelegationShape
 
 
-class StakeInfo(ProviderModel):
-    meta: StakeMeta
-    stake: StakeState | None = None
+class StakeInfoShape(TypedDict):
+    meta: StakeMetaShape
+    stake: NotRequired[StakeStateShape | None]
 
 
-class ParsedStake(ProviderModel):
+class ParsedStakeShape(TypedDict):
     type: Literal["delegated", "initialized"]
-    info: StakeInfo
+    info: StakeInfoShape
 
 
-class StakeData(ProviderModel):
+class StakeDataShape(TypedDict):
     program: Literal["stake"]
-    parsed: ParsedStake
+    parsed: ParsedStakeShape
 
 
-class StakeAccountBody(ProviderModel):
+class StakeAccountShape(TypedDict):
     lamports: StrictU64
     owner: Literal["Stake11111111111111111111111111111111111111"]
-    data: StakeData
+    data: StakeDataShape
 
 
-class ProgramAccountBody(ProviderModel):
+class ProgramAccountShape(TypedDict):
     pubkey: Pubkey
-    account: StakeAccountBody
+    account: StakeAccountShape
+
+
+@dataclass(frozen=True)
+class ListedStake:
+    staker: str
+    withdrawer: str
+    stake: int
+    activation_epoch: int
+    deactivation_epoch: int | None
 
 
 class BlockRewardBody(ProviderModel):
@@ -359,23 +376,47 @@ class SolanaRpcAdapter(ProviderAdapter):
             calls, scope=scope, request_key="inflation-rewards", batch_size=self._archival_batch
         )
         exchanges = [accounts_exchange, *reward_exchanges]
-        return Fetched(self.parse_stake_rewards(exchanges, period, validator), exchanges)
+        return Fetched(self._stake_rewards(accounts, exchanges, period, validator), exchanges)
 
-    def _stake_accounts(self, body: Any, validator: ValidatorRef) -> dict[str, tuple[StakeMeta, Delegation]]:
+    def _stake_accounts(self, body: Any, validator: ValidatorRef) -> dict[str, ListedStake]:
         result = self.client.rpc_result(body, "getProgramAccounts")
-        listed = self._validate(list[ProgramAccountBody], result, "getProgramAccounts")
+        listed = self._validate(list[ProgramAccountShape], result, "getProgramAccounts")
         accounts = {}
         for entry in listed:
-            info = entry.account.data.parsed.info
-            if info.stake is None or info.stake.delegation.voter != validator.key:
+            info = entry["account"]["data"]["parsed"]["info"]
+            state = info.get("stake")
+            if state is None or state["delegation"]["voter"] != validator.key:
                 continue  # initialized but undelegated, or a node ignoring the filter
-            accounts[entry.pubkey] = (info.meta, info.stake.delegation)
+            delegation = state["delegation"]
+            numbers = [int(delegation[name]) for name in ("stake", "activationEpoch", "deactivationEpoch")]
+            if any(number > U64_MAX for number in numbers):
+                raise ProviderBadResponse(
+                    provider=self.settings.name, endpoint="getProgramAccounts", reason="a u64 field overflows"
+                )
+            stake, activation, deactivation = numbers
+            authorized = info["meta"]["authorized"]
+            accounts[entry["pubkey"]] = ListedStake(
+                staker=authorized["staker"],
+                withdrawer=authorized["withdrawer"],
+                stake=stake,
+                activation_epoch=activation,
+                deactivation_epoch=None if deactivation == U64_MAX else deactivation,
+            )
         return accounts
 
     def parse_stake_rewards(
         self, exchanges: list[Exchange], period: PeriodInfo, validator: ValidatorRef
     ) -> StakeRewards:
         accounts = self._stake_accounts(self._exchange(exchanges, "stake-accounts").body, validator)
+        return self._stake_rewards(accounts, exchanges, period, validator)
+
+    def _stake_rewards(
+        self,
+        accounts: dict[str, ListedStake],
+        exchanges: list[Exchange],
+        period: PeriodInfo,
+        validator: ValidatorRef,
+    ) -> StakeRewards:
         epoch = int(period.identifier)
         rewards: dict[str, InflationRewardBody | None] = {}
         for call, outcome in self._batched(exchanges, "inflation-rewards"):
@@ -407,18 +448,16 @@ class SolanaRpcAdapter(ProviderAdapter):
         vote = rewards[validator.key]
         stake_accounts = []
         for pubkey in sorted(accounts):
-            meta, delegation = accounts[pubkey]
+            listed = accounts[pubkey]
             reward = rewards[pubkey]
             stake_accounts.append(
                 StakeAccountReward(
                     stake_account=pubkey,
-                    staker=meta.authorized.staker,
-                    withdrawer=meta.authorized.withdrawer,
-                    delegated_stake=delegation.stake,
-                    activation_epoch=delegation.activationEpoch,
-                    deactivation_epoch=None
-                    if delegation.deactivationEpoch == U64_MAX
-                    else delegation.deactivationEpoch,
+                    staker=listed.staker,
+                    withdrawer=listed.withdrawer,
+                    delegated_stake=listed.stake,
+                    activation_epoch=listed.activation_epoch,
+                    deactivation_epoch=listed.deactivation_epoch,
                     reward=None if reward is None else reward.amount,
                     commission_pct=None if reward is None else reward.commission,
                     post_balance=None if reward is None else reward.postBalance,
