@@ -392,9 +392,15 @@ def test_only_partner_users_carry_a_partner() -> None:
     assert f.PartnerUserFactory().partner is not None
 
 
-def test_staging_payloads_have_a_gin_index_on_the_raw_payload() -> None:
+def test_staging_payloads_have_a_gin_index_on_the_raw_payload_and_compress_it_with_lz4() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'staging_payloads'")
         definitions = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT attcompression FROM pg_attribute "
+            "WHERE attrelid = 'staging_payloads'::regclass AND attname = 'raw_payload'"
+        )
+        compression = cursor.fetchone()[0]
 
-    assert any("USING gin (raw_payload)" in definition for definition in definitions), definitions
+    assert any("USING gin (raw_payload jsonb_path_ops)" in d for d in definitions), definitions
+    assert compression == "l"  # lz4; this PostgreSQL build has it
