@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help venv services stop status migrate demo-data demo serve test lint format lock clean
+.PHONY: help venv services stop status migrate demo-data demo serve test bench lint format lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ demo: demo-data serve ## everything: venv, services, migrations, demo data, serv
 
 test: venv services ## run the whole test suite against the local PostgreSQL
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: venv services ## run the benchmarks (bench/README.md) against a scratch database aurora_bench_<pid>
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint: venv ## ruff and mypy
 	$(VENV)/bin/ruff check .

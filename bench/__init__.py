@@ -1,0 +1,1 @@
+"""Benchmarks of ingestion: `make bench` (or `python -m bench`); see bench/README.md."""
