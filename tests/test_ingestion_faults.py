@@ -433,8 +433,11 @@ def test_nan_is_not_json_even_though_python_would_read_it() -> None:
 
 @pytest.mark.parametrize(
     ("spoil", "detail"),
-    [(lambda text: text.replace('"mod":false', '"mod":"\\u0000"'), "\\u0000 cannot be converted to text")],
-    ids=["NUL"],
+    [
+        (lambda text: text.replace('"mod":false', '"mod":"\\u0000"'), "\\u0000 cannot be converted to text"),
+        (lambda text: text.replace('"mod":false', '"mod":"\\ud800"'), "surrogate"),
+    ],
+    ids=["NUL", "lone-surrogate"],
 )
 def test_a_payload_postgresql_cannot_store_fails_its_item_whole(
     spoil: Callable[[str], str], detail: str

@@ -10,7 +10,6 @@ a cool-down. API keys come from the environment and never appear in errors, logs
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import os
 import threading
@@ -18,13 +17,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from json import JSONDecodeError
 from typing import Any
 
 import httpx
 import pybreaker
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from aurora.common.hashing import parse_json
 from ingestion.providers.base import Exchange, ProviderSettings
 from ingestion.providers.errors import (
     ProviderBadResponse,
@@ -157,10 +156,6 @@ def _retry_after_seconds(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")  # NaN / Infinity: Python accepts them, JSON and jsonb do not
 
 
 def _error_text(body: Any) -> str:
@@ -437,9 +432,9 @@ class ProviderClient:
         finally:
             logger.debug("%s %s (%s) %.3f s", name, endpoint, scope, time.monotonic() - started)
         try:
-            parsed = json.loads(response.content, parse_constant=_refuse_constant)
+            parsed = parse_json(response.content)
             parse_error = ""
-        except (JSONDecodeError, UnicodeDecodeError, ValueError) as error:
+        except ValueError as error:  # also JSONDecodeError and UnicodeDecodeError
             parsed = None
             content_type = response.headers.get("content-type", "unknown content type")
             size = len(response.content)

@@ -12,7 +12,6 @@ status and the response body exactly as received.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections import OrderedDict
@@ -21,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from aurora.common.hashing import canonical_json
+from aurora.common.hashing import canonical_json, parse_json
 from ingestion.providers.errors import RecordingMissing
 from ingestion.providers.http import SCOPE_EXTENSION
 
@@ -38,7 +37,7 @@ def scope_path(directory: Path, scope: str) -> Path:
 
 def _request_json(request: httpx.Request) -> Any:
     content = request.content
-    return json.loads(content) if content else None
+    return parse_json(content) if content else None
 
 
 def _rpc_key(path: str, call: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +69,14 @@ def _scope(request: httpx.Request) -> str:
     return str(request.extensions.get(SCOPE_EXTENSION) or "unscoped")
 
 
+def _json_response(status: int, body: Any) -> httpx.Response:
+    # httpx's json= goes through the standard library; orjson is several times faster on the
+    # megabyte bodies replay serves, and canonical_json keeps integers beyond 64 bits exact.
+    return httpx.Response(
+        status, content=canonical_json(body).encode("utf-8"), headers={"content-type": "application/json"}
+    )
+
+
 class RecordingTransport(httpx.BaseTransport):
     """Passes requests to the real transport and appends every successful answer to its scope file."""
 
@@ -87,7 +94,7 @@ class RecordingTransport(httpx.BaseTransport):
         response.read()
         if 200 <= response.status_code < 300:
             try:
-                body = response.json()
+                body = parse_json(response.content)
             except ValueError:
                 return response  # not JSON: nothing worth replaying
             self._write(request, response.status_code, body)
@@ -145,7 +152,7 @@ class ReplayTransport(httpx.BaseTransport):
                 with path.open(encoding="utf-8") as handle:
                     for line in handle:
                         if line.strip():
-                            entry = json.loads(line)
+                            entry = parse_json(line)
                             entries[canonical_json(entry["request"])] = entry  # the newest wins
             self._cache[path] = entries
             while len(self._cache) > _CACHED_SCOPES:
@@ -173,9 +180,9 @@ class ReplayTransport(httpx.BaseTransport):
             for call, key in zip(sent, keys, strict=True):
                 entry = self._lookup(entries, key, path)
                 answers.append({**entry["response"], "id": call.get("id")})
-            return httpx.Response(200, json=answers)
+            return _json_response(200, answers)
         entry = self._lookup(entries, keys[0], path)
         body = entry["response"]
         if isinstance(sent, dict) and sent.get("jsonrpc") == "2.0":
             body = {**body, "id": sent.get("id")}
-        return httpx.Response(int(entry["status"]), json=body)
+        return _json_response(int(entry["status"]), body)
