@@ -1,12 +1,13 @@
 """Amounts survive the database exactly, and payload hashes do not depend on key order."""
 
+import json
 from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aurora.common.hashing import canonical_json, sha256_hex
+from aurora.common.hashing import canonical_json, parse_json, sha256_hex
 from canonical.models import CanonicalValidatorFees
 from tests import factories as f
 
@@ -54,3 +55,60 @@ def test_big_integers_and_decimals_hash_by_their_exact_digits() -> None:
     assert canonical_json({"value": wei}) == '{"value":123456789012345678901234567890}'
     assert canonical_json({"value": Decimal("1.10")}) == '{"value":"1.10"}'
     assert sha256_hex({"value": wei}) != sha256_hex({"value": wei + 1})
+
+
+json_documents = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(10**40), max_value=10**40),
+        st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, -(2**64) - 1]),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=30),
+    ),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(document=json_documents, indent=st.sampled_from([None, 1]))
+def test_parsed_json_keeps_every_integer_exact_whatever_its_size(
+    document: object, indent: int | None
+) -> None:
+    parsed = parse_json(json.dumps(document, indent=indent).encode("utf-8"))
+
+    assert parsed == document
+    assert canonical_json(parsed) == canonical_json(document)  # same types too: 10**30 is not 1e30
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"[18446744073709551616]",  # u64 max + 1: orjson would make it a float
+        b'{"a": -9223372036854775809}',
+        b'{"epoch": "18446744073709551615", "lamports":\n 123456789012345678901234567890}',
+    ],
+)
+def test_integers_beyond_64_bits_stay_integers(text: bytes) -> None:
+    parsed = parse_json(text)
+    values = parsed if isinstance(parsed, list) else list(parsed.values())
+
+    assert all(not isinstance(value, float) for value in values)
+    assert json.loads(text) == parsed
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b'{"uptime": NaN}', "NaN is not JSON"),
+        (b"[Infinity]", "Infinity is not JSON"),
+        (b"[1e400, 123456789012345678901]", "out of range"),
+        (b'{"a": 1', "Expecting"),
+        (b"<html>502</html>", "Expecting value"),
+    ],
+)
+def test_what_is_not_json_is_refused_in_plain_words(text: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_json(text)
