@@ -1,14 +1,21 @@
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
-from aurora.common.admin import CurrentRowFilter, ReadOnlyAdminMixin, is_current
+from aurora.common.admin import CurrentRowFilter, ReadOnlyAdminMixin, is_current, pretty_json
 from canonical.models import (
     CanonicalRecord,
     CanonicalStakeReward,
     CanonicalValidatorFees,
     CanonicalValidatorMeta,
     CanonicalValidatorMev,
+    NormalizationRun,
+    NormalizedInput,
+    ReconciliationFinding,
+    ReconciliationReport,
 )
 
 _Record = TypeVar("_Record", bound=CanonicalRecord)
@@ -45,7 +52,8 @@ class CanonicalValidatorMevAdmin(CanonicalAdmin[CanonicalValidatorMev]):
         "chain",
         "period",
         "total_mev_native",
-        "tip_count",
+        "gross_mev_native",
+        "mev_commission_bps",
         "source_provider",
         is_current,
     ]
@@ -61,6 +69,7 @@ class CanonicalStakeRewardAdmin(CanonicalAdmin[CanonicalStakeReward]):
         "active_stake_native",
         "rewards_native",
         "commission_native",
+        "commission_rate_bps",
         is_current,
     ]
     search_fields = ["validator_key", "staker_address", "withdraw_authority", "period__period_identifier"]
@@ -80,3 +89,111 @@ class CanonicalValidatorMetaAdmin(CanonicalAdmin[CanonicalValidatorMeta]):
         is_current,
     ]
     list_filter = [CurrentRowFilter, "chain", "is_mev_enabled", "source_provider"]
+
+
+@admin.register(NormalizationRun)
+class NormalizationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[NormalizationRun]):
+    list_display = [
+        "started_at",
+        "chain",
+        "period",
+        "status",
+        "validators_total",
+        "validators_unchanged",
+        "rows_inserted",
+        "rows_superseded",
+        "rows_unchanged",
+        "items_failed",
+        "duration_seconds",
+        "findings",
+    ]
+    list_filter = ["status", "chain"]
+    list_select_related = ["chain", "period", "report"]
+    search_fields = ["=id", "period__period_identifier", "error_message", "triggered_by"]
+    raw_id_fields = ["period"]
+    date_hierarchy = "started_at"
+    exclude = ["failures", "timings"]
+    readonly_fields = ["failure_list", "phase_timings", "findings"]
+
+    @admin.display(description="reconciliation")
+    def findings(self, obj: NormalizationRun) -> Any:
+        report = getattr(obj, "report", None)
+        if report is None:
+            return "-"
+        link = reverse("admin:canonical_reconciliationreport_change", args=[report.pk])
+        return format_html(
+            '<a href="{}">{} errors, {} warnings, {} info</a>',
+            link,
+            report.error_count,
+            report.warning_count,
+            report.info_count,
+        )
+
+    @admin.display(description="items without usable data")
+    def failure_list(self, obj: NormalizationRun) -> Any:
+        return pretty_json(obj.failures)
+
+    @admin.display(description="seconds per phase")
+    def phase_timings(self, obj: NormalizationRun) -> Any:
+        return pretty_json(obj.timings)
+
+
+FINDING_COLUMNS: tuple[str, ...] = (
+    "severity",
+    "kind",
+    "validator_key",
+    "data_type",
+    "field",
+    "providers",
+    "expected_value",
+    "observed_value",
+    "delta_pct",
+    "message",
+)
+
+
+class FindingInline(admin.TabularInline[ReconciliationFinding, ReconciliationReport]):
+    model = ReconciliationFinding
+    fields = FINDING_COLUMNS
+    readonly_fields = FINDING_COLUMNS
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ReconciliationReport)
+class ReconciliationReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[ReconciliationReport]):
+    list_display = ["created_at", "chain", "period", "error_count", "warning_count", "info_count", "summary"]
+    list_filter = ["chain"]
+    list_select_related = ["chain", "period"]
+    search_fields = ["period__period_identifier", "summary"]
+    raw_id_fields = ["run", "period"]
+    date_hierarchy = "created_at"
+    inlines = [FindingInline]
+
+
+@admin.register(ReconciliationFinding)
+class ReconciliationFindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[ReconciliationFinding]):
+    list_display = ("severity", "kind", "chain", "period", *FINDING_COLUMNS[2:])
+    list_filter = ["severity", "kind", "data_type", "chain"]
+    list_select_related = ["chain", "period"]
+    search_fields = ["validator_key", "message", "period__period_identifier"]
+    raw_id_fields = ["report", "period"]
+    exclude = ["details"]
+    readonly_fields = ["finding_details"]
+
+    @admin.display(description="details")
+    def finding_details(self, obj: ReconciliationFinding) -> Any:
+        return pretty_json(obj.details)
+
+
+@admin.register(NormalizedInput)
+class NormalizedInputAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[NormalizedInput]):
+    list_display = ["validator_key", "chain", "period", "fingerprint", "run", "updated_at"]
+    list_filter = ["chain"]
+    list_select_related = ["chain", "period", "run"]
+    search_fields = ["validator_key", "=fingerprint"]
+    raw_id_fields = ["period", "run"]

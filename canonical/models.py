@@ -9,7 +9,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 
 from aurora.common.fields import NativeAmountField
-from aurora.common.models import basis_points, non_negative, uuid_primary_key
+from aurora.common.models import TimeStampedModel, basis_points, non_negative, one_of, uuid_primary_key
 
 CURRENT = Q(superseded_at__isnull=True)
 
@@ -87,8 +87,12 @@ class CanonicalValidatorMev(CanonicalRecord):
     """MEV a validator earned in a period (Jito tips on Solana, relay payments on Ethereum)."""
 
     id = uuid_primary_key("mev_id")
-    total_mev_native = NativeAmountField()
+    total_mev_native = NativeAmountField(help_text="The validator's share: gross MEV x its MEV commission.")
     tip_count = models.PositiveIntegerField(default=0, db_default=0)
+    gross_mev_native = NativeAmountField(
+        null=True, blank=True, help_text="All MEV of the period, before the validator/staker split."
+    )
+    mev_commission_bps = models.IntegerField(null=True, blank=True)
 
     class Meta(CanonicalRecord.Meta):
         db_table = "canonical_validator_mev"
@@ -96,7 +100,10 @@ class CanonicalValidatorMev(CanonicalRecord):
         verbose_name_plural = "canonical validator MEV"
         constraints = [
             current_row_unique("canonical_validator_mev", "chain", "period", "validator_key"),
-            *non_negative("total_mev_native", "tip_count", prefix="canonical_validator_mev"),
+            *non_negative(
+                "total_mev_native", "tip_count", "gross_mev_native", prefix="canonical_validator_mev"
+            ),
+            basis_points("mev_commission_bps", prefix="canonical_validator_mev"),
             *supersession_rules("canonical_validator_mev"),
         ]
         indexes = [key_index("idx_mev_chain_period_val")]
@@ -119,6 +126,9 @@ class CanonicalStakeReward(CanonicalRecord):
     active_stake_native = NativeAmountField(null=True, blank=True)
     rewards_native = NativeAmountField()
     commission_native = NativeAmountField(default=0, db_default=0)
+    commission_rate_bps = models.IntegerField(
+        null=True, blank=True, help_text="The validator's commission when the reward was paid."
+    )
 
     class Meta(CanonicalRecord.Meta):
         db_table = "canonical_stake_rewards"
@@ -129,6 +139,7 @@ class CanonicalStakeReward(CanonicalRecord):
             *non_negative(
                 "rewards_native", "commission_native", "active_stake_native", prefix="canonical_stake_rewards"
             ),
+            basis_points("commission_rate_bps", prefix="canonical_stake_rewards"),
             *supersession_rules("canonical_stake_rewards"),
         ]
         indexes = [
@@ -152,6 +163,11 @@ class CanonicalValidatorMeta(CanonicalRecord):
     active_stake_native = NativeAmountField(null=True, blank=True)
     delegator_count = models.PositiveIntegerField(null=True, blank=True)
     uptime_percentage = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    field_sources = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Which provider supplied each field that did not come from the row's source provider.",
+    )
 
     class Meta(CanonicalRecord.Meta):
         db_table = "canonical_validator_meta"
@@ -180,3 +196,181 @@ class CanonicalValidatorMeta(CanonicalRecord):
 
     def __str__(self) -> str:
         return f"meta {self.validator_key} {self.commission_rate_bps} bps"
+
+
+CANONICAL_MODELS: tuple[type[CanonicalRecord], ...] = (
+    CanonicalValidatorFees,
+    CanonicalValidatorMev,
+    CanonicalStakeReward,
+    CanonicalValidatorMeta,
+)
+
+
+# ---- normalization runs and reconciliation ------------------------------------------------------
+
+
+class NormalizationStatus(models.TextChoices):
+    RUNNING = "RUNNING", "Running"
+    SUCCESS = "SUCCESS", "Success"
+    PARTIAL = "PARTIAL", "Partial"
+    FAILED = "FAILED", "Failed"
+
+
+class NormalizationRun(TimeStampedModel):
+    """One normalization of one (chain, period): staged payloads in, canonical rows out.
+
+    The canonical writes of a run are one transaction: a FAILED run changed nothing. A PARTIAL run
+    committed what it could; the items with no usable data are listed in `failures`.
+    """
+
+    id = uuid_primary_key("normalization_run_id")
+    chain = models.ForeignKey("chains.Chain", on_delete=models.CASCADE, related_name="normalization_runs")
+    period = models.ForeignKey("chains.Period", on_delete=models.CASCADE, related_name="normalization_runs")
+    status = models.CharField(
+        max_length=10, choices=NormalizationStatus.choices, default=NormalizationStatus.RUNNING
+    )
+    started_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    completed_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    triggered_by = models.CharField(max_length=150, default="", blank=True)
+    validators_total = models.PositiveIntegerField(default=0, db_default=0)
+    validators_unchanged = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Validators whose staged inputs were already normalized."
+    )
+    items_failed = models.PositiveIntegerField(default=0, db_default=0)
+    payloads_read = models.PositiveIntegerField(default=0, db_default=0)
+    rows_inserted = models.PositiveIntegerField(default=0, db_default=0)
+    rows_superseded = models.PositiveIntegerField(default=0, db_default=0)
+    rows_unchanged = models.PositiveIntegerField(default=0, db_default=0)
+    failures = models.JSONField(default=list, blank=True)
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds spent per phase.")
+    error_message = models.TextField(null=True, blank=True)
+
+    class Meta:
+        db_table = "normalization_runs"
+        ordering = ["-started_at"]
+        constraints = [
+            one_of("status", NormalizationStatus, prefix="normalization_runs"),
+            *non_negative(
+                "validators_total",
+                "validators_unchanged",
+                "items_failed",
+                "payloads_read",
+                "rows_inserted",
+                "rows_superseded",
+                "rows_unchanged",
+                prefix="normalization_runs",
+            ),
+            models.CheckConstraint(
+                condition=Q(completed_at__isnull=True) | Q(completed_at__gte=F("started_at")),
+                name="normalization_runs_completed_after_start",
+            ),
+        ]
+        indexes = [models.Index(fields=["chain", "period", "-started_at"], name="idx_norm_runs_period")]
+
+    def __str__(self) -> str:
+        return f"normalization {self.chain_id} {self.period_id} {self.status}"
+
+
+class NormalizedInput(models.Model):
+    """What a validator's current canonical rows of a period were computed from: a fingerprint of
+    the staged payloads chosen (newest per request, every mapped provider in priority order) and
+    of the normalizer's version. The same fingerprint again means nothing to do."""
+
+    chain = models.ForeignKey("chains.Chain", on_delete=models.CASCADE, related_name="+")
+    period = models.ForeignKey("chains.Period", on_delete=models.CASCADE, related_name="+")
+    validator_key = models.CharField(max_length=100)
+    fingerprint = models.CharField(max_length=64)
+    run = models.ForeignKey(NormalizationRun, on_delete=models.CASCADE, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    class Meta:
+        db_table = "normalization_inputs"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chain", "period", "validator_key"], name="normalization_inputs_one_per_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.validator_key} {self.fingerprint[:12]}"
+
+
+class FindingKind(models.TextChoices):
+    VALUE_CHANGED = "VALUE_CHANGED", "Value changed"
+    PERIOD_DELTA = "PERIOD_DELTA", "Period-over-period delta"
+    MISSING_DATA = "MISSING_DATA", "Missing data"
+    PROVIDER_DISAGREEMENT = "PROVIDER_DISAGREEMENT", "Providers disagree"
+    INCONSISTENCY = "INCONSISTENCY", "Internal inconsistency"
+    UNUSABLE_PAYLOAD = "UNUSABLE_PAYLOAD", "Unusable payload"
+
+
+class Severity(models.TextChoices):
+    INFO = "INFO", "Info"
+    WARNING = "WARNING", "Warning"
+    ERROR = "ERROR", "Error"
+
+
+class ReconciliationReport(models.Model):
+    """The findings of one normalization run, with their counts per severity."""
+
+    id = uuid_primary_key("report_id")
+    run = models.OneToOneField(NormalizationRun, on_delete=models.CASCADE, related_name="report")
+    chain = models.ForeignKey("chains.Chain", on_delete=models.CASCADE, related_name="+")
+    period = models.ForeignKey("chains.Period", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    info_count = models.PositiveIntegerField(default=0, db_default=0)
+    warning_count = models.PositiveIntegerField(default=0, db_default=0)
+    error_count = models.PositiveIntegerField(default=0, db_default=0)
+    summary = models.TextField(default="", blank=True)
+
+    class Meta:
+        db_table = "reconciliation_reports"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["chain", "period"], name="idx_recon_reports_period")]
+
+    def __str__(self) -> str:
+        return f"reconciliation {self.chain_id} {self.period_id}: {self.error_count} errors"
+
+    @property
+    def worst_severity(self) -> str | None:
+        if self.error_count:
+            return Severity.ERROR
+        if self.warning_count:
+            return Severity.WARNING
+        return Severity.INFO if self.info_count else None
+
+
+class ReconciliationFinding(models.Model):
+    """One thing reconciliation noticed: what, where, how bad, and the numbers behind it."""
+
+    id = uuid_primary_key("finding_id")
+    report = models.ForeignKey(ReconciliationReport, on_delete=models.CASCADE, related_name="findings")
+    kind = models.CharField(max_length=24, choices=FindingKind.choices)
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    chain = models.ForeignKey("chains.Chain", on_delete=models.CASCADE, related_name="+")
+    period = models.ForeignKey("chains.Period", on_delete=models.CASCADE, related_name="+")
+    validator_key = models.CharField(max_length=100, default="", blank=True)
+    data_type = models.CharField(max_length=10, default="", blank=True)
+    field = models.CharField(max_length=50, default="", blank=True)
+    providers = models.CharField(max_length=200, default="", blank=True)
+    expected_value = models.DecimalField(max_digits=48, decimal_places=18, null=True, blank=True)
+    observed_value = models.DecimalField(max_digits=48, decimal_places=18, null=True, blank=True)
+    delta_pct = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    message = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "reconciliation_findings"
+        ordering = ["report", "severity", "kind", "validator_key"]
+        constraints = [
+            one_of("kind", FindingKind, prefix="reconciliation_findings"),
+            one_of("severity", Severity, prefix="reconciliation_findings"),
+        ]
+        indexes = [
+            models.Index(fields=["chain", "period", "severity"], name="idx_findings_period_sev"),
+            models.Index(fields=["kind"], name="idx_findings_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.severity} {self.kind} {self.validator_key}: {self.message[:60]}"

@@ -229,12 +229,12 @@ def ingest_range(
     options = options or IngestOptions()
     plan = ingest_plan(chain_id=chain_id, validator_keys=validator_keys, provider_names=provider_names)
     adapters = _Adapters(plan.chain, options)
-    with _few_collections():
+    with few_collections():
         return _ingest_periods(plan, adapters, options, first, last)
 
 
 @contextmanager
-def _few_collections() -> Iterator[None]:
+def few_collections() -> Iterator[None]:
     """Ingestion allocates a great many short-lived objects (parsed payloads); with the default
     thresholds the cyclic collector keeps rescanning everything Django holds, which was a third of
     the run time. Objects alive before the run are frozen out of collection and young collections

@@ -12,3 +12,12 @@ def _fast_and_plain(settings: pytest.FixtureRequest) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture
+def registry(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry from config/*.yaml and the demo validators of the shipped recordings."""
+    from tests.solana_demo import load_registry
+
+    monkeypatch.setenv("SOLANABEACH_API_KEY", "demo-key")
+    load_registry()

@@ -37,6 +37,10 @@ FACTORIES: dict[str, Callable[..., Any]] = {
     "canonical.canonicalvalidatormev": f.CanonicalValidatorMevFactory,
     "canonical.canonicalstakereward": f.CanonicalStakeRewardFactory,
     "canonical.canonicalvalidatormeta": f.CanonicalValidatorMetaFactory,
+    "canonical.normalizationrun": f.NormalizationRunFactory,
+    "canonical.normalizedinput": f.NormalizedInputFactory,
+    "canonical.reconciliationreport": f.ReconciliationReportFactory,
+    "canonical.reconciliationfinding": f.ReconciliationFindingFactory,
     "commissions.validatorpnl": f.ValidatorPnlFactory,
     "commissions.agreement": f.AgreementFactory,
     "commissions.agreementversion": f.AgreementVersionFactory,
@@ -105,6 +109,11 @@ INLINE_PAGES: list[tuple[str, Callable[[], Model], Callable[[Any], Any]]] = [
         lambda chain: f.ChainProviderMappingFactory(chain=chain),
     ),
     ("partner", f.PartnerFactory, lambda partner: f.PartnerClientFactory(partner=partner)),
+    (
+        "reconciliation report",
+        f.ReconciliationReportFactory,
+        lambda report: f.ReconciliationFindingFactory(report=report),
+    ),
     (
         "agreement",
         f.AgreementFactory,

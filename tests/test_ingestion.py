@@ -28,11 +28,8 @@ from ingestion.providers.http import reset_provider_state
 from ingestion.providers.registry import TransportMode, build_adapter
 from ingestion.services import IngestionError, IngestOptions, ItemOutcome, ingest_range, register_validators
 from ingestion.simulated.solana import SimulatedSolana
+from tests.solana_demo import CHAIN, MANIFEST, RECORDINGS, VALIDATORS, replay
 
-CHAIN = "solana-mainnet"
-RECORDINGS = Path(settings.AURORA_RECORDINGS_DIR) / CHAIN
-MANIFEST = json.loads((RECORDINGS / "validators.json").read_text())
-VALIDATORS = [entry["validator_key"] for entry in MANIFEST]
 # Per validator and period: FEES from solana-rpc and solanabeach, MEV from jito, REWARDS from
 # solana-rpc, META from solana-rpc, stakewiz and solanabeach (config/chains.yaml).
 ITEMS_PER_VALIDATOR = 7
@@ -44,13 +41,6 @@ def _clean_provider_state() -> Iterator[None]:
     reset_provider_state()
     yield
     reset_provider_state()
-
-
-@pytest.fixture
-def registry(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SOLANABEACH_API_KEY", "demo-key")
-    registry_sync(chains_file=settings.AURORA_CHAINS_FILE, providers_file=settings.AURORA_PROVIDERS_FILE)
-    register_validators(chain_id=CHAIN, validators=MANIFEST)
 
 
 def staging_rows() -> set[tuple[Any, ...]]:
@@ -82,11 +72,6 @@ def staged_content() -> set[tuple[Any, ...]]:
             body = sorted(body, key=lambda answer: answer.get("id", 0))
         rows.add((*key, sha256_hex(body)))
     return rows
-
-
-def replay(**kwargs: Any) -> list[IngestionRun]:
-    options = IngestOptions(mode=TransportMode.REPLAY, sleep=lambda _s: None, **kwargs.pop("options", {}))
-    return ingest_range(chain_id=CHAIN, first=850, last=853, options=options, **kwargs)
 
 
 def simulated(world: SimulatedSolana, **handlers: Callable[[httpx.Request], httpx.Response]) -> IngestOptions:

@@ -26,12 +26,10 @@ from ingestion.models import DataType, IngestionRun, IngestionStatus, StagingPay
 from ingestion.providers.http import reset_provider_state
 from ingestion.services import IngestOptions, ingest_range
 from ingestion.simulated.solana import SimulatedSolana
+from tests.solana_demo import CHAIN, VALIDATORS
 from tests.test_ingestion import (  # noqa: F401  (fixtures used by name)
-    CHAIN,
     ITEMS_PER_VALIDATOR,
-    VALIDATORS,
     _clean_provider_state,
-    registry,
     simulated,
     staging_rows,
 )
@@ -52,7 +50,7 @@ _clean_runs: dict[str, dict[ItemKey, Rows]] = {}
 
 
 @pytest.fixture(autouse=True)
-def _no_rate_limits(registry: None) -> None:  # noqa: F811
+def _no_rate_limits(registry: None) -> None:
     Provider.objects.update(rate_limit_per_minute=None)
 
 

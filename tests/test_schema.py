@@ -4,6 +4,7 @@ Django does not validate on `save()`, so every write below reaches PostgreSQL, a
 assertion proves a constraint exists in the database, not only in a form.
 """
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -118,17 +119,18 @@ def test_a_second_current_canonical_row_for_the_same_key_is_refused() -> None:
 
 def test_a_superseded_row_makes_room_for_the_new_current_one() -> None:
     first = f.CanonicalValidatorFeesFactory(total_fees_native=Decimal(100))
+    # Superseded in one step, pointing at the row about to be written (the FK is checked at commit).
     first.superseded_at = timezone.now()
-    first.save(update_fields=["superseded_at"])
+    first.superseded_by_id = uuid.uuid4()
+    first.save(update_fields=["superseded_at", "superseded_by"])
 
     second = f.CanonicalValidatorFeesFactory(
         **same_key(first),
+        id=first.superseded_by_id,
         source_payload=first.source_payload,
         source_provider=first.source_provider,
         total_fees_native=Decimal(120),
     )
-    first.superseded_by = second
-    first.save(update_fields=["superseded_by"])
 
     current = CanonicalValidatorFees.objects.filter(
         validator_key=first.validator_key, superseded_at__isnull=True

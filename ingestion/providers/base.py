@@ -271,6 +271,11 @@ class ProviderAdapter:
         }
         return operations[data_type](period, validator)
 
+    def row_sources(self, data_type: DataType, exchanges: Sequence[Exchange]) -> dict[str, str]:
+        """Which exchange (request key) holds each part of a value, where a value is spread over
+        several (Solana: the batch holding each stake account's reward). Empty by default."""
+        return {}
+
     # parsing staged exchanges again (normalization); the same code the fetch used
     def parse(
         self, data_type: DataType, exchanges: Sequence[Exchange], period: PeriodInfo, validator: ValidatorRef

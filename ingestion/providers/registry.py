@@ -79,3 +79,26 @@ def build_adapter(
         require_credentials=mode is not TransportMode.REPLAY,
     )
     return adapter_class(chain=chain, settings=provider, client=client)
+
+
+def _no_network(request: httpx.Request) -> httpx.Response:
+    raise ProviderNotConfigured(
+        provider="parser", endpoint=str(request.url.path), reason="a parsing-only adapter makes no calls"
+    )
+
+
+def build_parser(chain: ChainSettings, provider: ProviderSettings) -> ProviderAdapter:
+    """An adapter for parsing staged exchanges again (normalization): the same parsing code as the
+    fetch, with a transport that refuses any call, and no credentials or rate limit needed."""
+    adapter_class = ADAPTERS.get(provider.adapter)
+    if adapter_class is None:
+        raise ProviderNotConfigured(
+            provider=provider.name, endpoint="-", reason=f"no adapter named {provider.adapter!r}"
+        )
+    client = ProviderClient(
+        provider,
+        transport=httpx.MockTransport(_no_network),
+        rate_limited=False,
+        require_credentials=False,
+    )
+    return adapter_class(chain=chain, settings=provider, client=client)

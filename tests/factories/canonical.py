@@ -9,6 +9,13 @@ from canonical.models import (
     CanonicalValidatorFees,
     CanonicalValidatorMeta,
     CanonicalValidatorMev,
+    FindingKind,
+    NormalizationRun,
+    NormalizationStatus,
+    NormalizedInput,
+    ReconciliationFinding,
+    ReconciliationReport,
+    Severity,
 )
 from ingestion.models import DataType
 
@@ -90,3 +97,55 @@ class CanonicalValidatorMetaFactory(CanonicalRecordFactory):
     active_stake_native = Decimal("1523456789012345")
     delegator_count = 42
     uptime_percentage = Decimal("99.50")
+
+
+class NormalizationRunFactory(DjangoModelFactory[NormalizationRun]):
+    class Meta:
+        model = NormalizationRun
+
+    chain = factory.SubFactory(ChainFactory)
+    period = factory.SubFactory(PeriodFactory, chain=factory.SelfAttribute("..chain"))
+    status = NormalizationStatus.SUCCESS
+    validators_total = 3
+    rows_inserted = 433
+    duration_seconds = Decimal("0.180")
+
+
+class NormalizedInputFactory(DjangoModelFactory[NormalizedInput]):
+    class Meta:
+        model = NormalizedInput
+
+    run = factory.SubFactory(NormalizationRunFactory)
+    chain = factory.SelfAttribute("run.chain")
+    period = factory.SelfAttribute("run.period")
+    validator_key = factory.Sequence(lambda n: f"Vote{n:040d}")
+    fingerprint = factory.Sequence(lambda n: f"{n:064x}")
+
+
+class ReconciliationReportFactory(DjangoModelFactory[ReconciliationReport]):
+    class Meta:
+        model = ReconciliationReport
+
+    run = factory.SubFactory(NormalizationRunFactory)
+    chain = factory.SelfAttribute("run.chain")
+    period = factory.SelfAttribute("run.period")
+    warning_count = 1
+    summary = "1 warning: 1 providers disagree"
+
+
+class ReconciliationFindingFactory(DjangoModelFactory[ReconciliationFinding]):
+    class Meta:
+        model = ReconciliationFinding
+
+    report = factory.SubFactory(ReconciliationReportFactory)
+    chain = factory.SelfAttribute("report.chain")
+    period = factory.SelfAttribute("report.period")
+    kind = FindingKind.PROVIDER_DISAGREEMENT
+    severity = Severity.WARNING
+    validator_key = factory.Sequence(lambda n: f"Vote{n:040d}")
+    data_type = DataType.META
+    field = "commission_rate_bps"
+    providers = "solana-rpc vs stakewiz"
+    expected_value = Decimal(700)
+    observed_value = Decimal(800)
+    message = "commission_rate_bps: solana-rpc says 700, stakewiz says 800"

@@ -5,7 +5,7 @@ Everything is read at `finalized` commitment. Amounts stay integers in lamports.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -403,6 +403,20 @@ class SolanaRpcAdapter(ProviderAdapter):
                 deactivation_epoch=None if deactivation == U64_MAX else deactivation,
             )
         return accounts
+
+    def row_sources(self, data_type: DataType, exchanges: Sequence[Exchange]) -> dict[str, str]:
+        """Each address's getInflationReward batch, so a stake account's row names its payload."""
+        if data_type != DataType.REWARDS:
+            return {}
+        sources = {}
+        for exchange in numbered(exchanges, "inflation-rewards"):
+            calls = exchange.request.get("body")
+            for call in calls if isinstance(calls, list) else []:
+                params = call.get("params") if isinstance(call, dict) else None
+                if isinstance(params, list) and params and isinstance(params[0], list):
+                    for address in params[0]:
+                        sources[str(address)] = exchange.request_key
+        return sources
 
     def parse_stake_rewards(
         self, exchanges: list[Exchange], period: PeriodInfo, validator: ValidatorRef
