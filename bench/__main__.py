@@ -24,7 +24,7 @@ from bench._support import (
     with_database,
 )
 
-BENCHMARKS = ("staging_throughput", "replayed_epoch")
+BENCHMARKS = ("staging_throughput", "replayed_epoch", "normalization")
 MEASURED_PATHS = ("ingestion", "aurora", "chains", "config")
 
 

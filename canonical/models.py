@@ -116,9 +116,38 @@ class CanonicalStakeReward(CanonicalRecord):
     """Staking rewards of a period: one validator-level row (`staker_address` empty) and one row
     per stake account. `rewards_native` is the staker's reward before commission and
     `commission_native` the validator's cut of it.
+
+    This is the high-volume table (a row per stake account per period, millions a month), so its
+    references are checked once per statement instead of once per row: a statement trigger
+    (migration 0004) refuses any row whose source payload is not a staged payload of the same
+    chain, period, validator and provider, and staged payloads cannot be deleted while a row
+    names them. A superseded row's successor is checked at commit by a deferred trigger that fires
+    on supersession only. Together: the guarantees of the per-row foreign keys, and more (same
+    chain, period, validator and provider), at a fraction of the cost.
     """
 
     id = uuid_primary_key("reward_id")
+    chain = models.ForeignKey(
+        "chains.Chain", on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    period = models.ForeignKey(
+        "chains.Period", on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    source_provider = models.ForeignKey(
+        "chains.Provider", on_delete=models.RESTRICT, related_name="+", db_constraint=False, db_index=False
+    )
+    source_payload = models.ForeignKey(
+        "ingestion.StagingPayload", on_delete=models.RESTRICT, related_name="+", db_constraint=False
+    )
+    superseded_by = models.ForeignKey(
+        "self",
+        on_delete=models.RESTRICT,
+        null=True,
+        blank=True,
+        related_name="supersedes",
+        db_constraint=False,
+        db_index=False,
+    )
     staker_address = models.CharField(
         max_length=100, null=True, blank=True, help_text="Stake account; empty = validator total."
     )
@@ -146,6 +175,12 @@ class CanonicalStakeReward(CanonicalRecord):
             key_index("idx_rewards_chain_period_val"),
             models.Index(fields=["staker_address"], name="idx_rewards_staker"),
             models.Index(fields=["withdraw_authority"], name="idx_rewards_withdraw_auth"),
+            # Only superseded rows point at their successor: current rows cost this index nothing.
+            models.Index(
+                fields=["superseded_by"],
+                condition=Q(superseded_by__isnull=False),
+                name="idx_rewards_superseded_by",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any
 
 from canonical.models import (
@@ -35,9 +35,23 @@ PRECISION = 80  # digits; enough for products of 48-digit amounts and rates
 HUNDRED = Decimal(100)
 
 
+_EXACT = Context(prec=PRECISION)
+_SCALE = 10**18
+
+
 def exact(value: Decimal) -> Decimal:
     """A derived amount as NUMERIC(48, 18) stores it."""
     return value.quantize(PLACES, rounding=ROUND_HALF_EVEN)
+
+
+def ratio(numerator: int, denominator: int) -> Decimal:
+    """numerator / denominator to 18 places, half-even: the same digits as `exact(Decimal(n) / d)`
+    in an 80-digit context, in integer arithmetic (this runs once per stake account)."""
+    quotient, remainder = divmod(numerator * _SCALE, denominator)
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient & 1):
+        quotient += 1
+    return Decimal(quotient).scaleb(-18, _EXACT)
 
 
 def plain(value: Any) -> str:
@@ -96,7 +110,7 @@ TABLES: tuple[TableSpec, ...] = (FEES, MEV, STAKE_REWARDS, META)
 RowKey = tuple[str, str | None]  # (validator_key, staker_address or None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowValues:
     """A canonical row to be: its key, its values, and the request its number came from."""
 
@@ -171,49 +185,48 @@ def solana_stake_rows(
     rewards), commission = vote reward.
     """
     earning = [a for a in rewards.stake_accounts if a.reward is not None]
-    stakes = {a.stake_account: Decimal(max(a.delegated_stake - (a.reward or 0), 0)) for a in earning}
-    total_stake = sum(stakes.values(), Decimal(0))
-    vote_reward = Decimal(rewards.vote_reward or 0)
+    stakes = {a.stake_account: max(a.delegated_stake - (a.reward or 0), 0) for a in earning}
+    total_stake = sum(stakes.values())
+    vote_reward = rewards.vote_reward or 0
+    key = rewards.validator_key
     rows = []
-    with localcontext(prec=PRECISION):
-        for account in earning:
-            net = Decimal(account.reward or 0)
-            pct = (
-                account.commission_pct if account.commission_pct is not None else rewards.vote_commission_pct
+    for account in earning:
+        net = account.reward or 0
+        pct = account.commission_pct if account.commission_pct is not None else rewards.vote_commission_pct
+        if pct is None or pct == 0:
+            commission = Decimal(0)
+        elif pct >= 100:
+            commission = (
+                ratio(vote_reward * stakes[account.stake_account], total_stake) if total_stake else Decimal(0)
             )
-            if pct is None or pct == 0:
-                commission = Decimal(0)
-            elif pct >= 100:
-                share = stakes[account.stake_account] / total_stake if total_stake else Decimal(0)
-                commission = exact(vote_reward * share)
-            else:
-                commission = exact(net * pct / (HUNDRED - pct))
-            rows.append(
-                RowValues(
-                    key=(rewards.validator_key, account.stake_account),
-                    values={
-                        "withdraw_authority": account.withdrawer,
-                        "active_stake_native": stakes[account.stake_account],
-                        "rewards_native": net + commission,
-                        "commission_native": commission,
-                        "commission_rate_bps": None if pct is None else pct * 100,
-                    },
-                    request_key=sources.get(account.stake_account, default_source),
-                )
+        else:
+            commission = ratio(net * pct, 100 - pct)
+        rows.append(
+            RowValues(
+                key=(key, account.stake_account),
+                values={
+                    "withdraw_authority": account.withdrawer,
+                    "active_stake_native": Decimal(stakes[account.stake_account]),
+                    "rewards_native": _EXACT.add(commission, Decimal(net)),
+                    "commission_native": commission,
+                    "commission_rate_bps": None if pct is None else pct * 100,
+                },
+                request_key=sources.get(account.stake_account, default_source),
             )
+        )
     pct = rewards.vote_commission_pct
     aggregate = RowValues(
         key=(rewards.validator_key, None),
         values={
             "withdraw_authority": None,
-            "active_stake_native": total_stake,
-            "rewards_native": vote_reward + sum((Decimal(a.reward or 0) for a in earning), Decimal(0)),
-            "commission_native": vote_reward,
+            "active_stake_native": Decimal(total_stake),
+            "rewards_native": Decimal(vote_reward + sum(a.reward or 0 for a in earning)),
+            "commission_native": Decimal(vote_reward),
             "commission_rate_bps": None if pct is None else pct * 100,
         },
         request_key=sources.get(rewards.validator_key, default_source),
     )
-    return [aggregate, *rows], StakeFacts(earning_accounts=len(earning), active_stake=total_stake)
+    return [aggregate, *rows], StakeFacts(earning_accounts=len(earning), active_stake=Decimal(total_stake))
 
 
 META_FIELDS = ("commission_bps", "mev_commission_bps", "is_mev_enabled", "active_stake", "skip_rate_pct")

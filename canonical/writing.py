@@ -1,23 +1,34 @@
-"""Bulk writes of canonical rows: COPY for new rows, one UPDATE per batch for supersession.
+"""Bulk writes of canonical rows, and the writer that applies a period's writes in one transaction.
 
-Called inside the normalization transaction. Supersession comes first: the partial unique index
-allows one current row per key, and `superseded_by` may point at a row inserted later in the same
-transaction because the foreign key is checked at commit (Django creates it DEFERRABLE).
+New rows go in with COPY (text format, lines built here), supersession with one UPDATE per batch.
+Supersession comes first: the partial unique index allows one current row per key, and
+`superseded_by` may point at a row inserted later in the same transaction (checked at commit).
+
+`PeriodWriter` runs the writes of one normalization run inside one transaction. Outside a caller's
+transaction it does so on a thread of its own, with its own database connection, so PostgreSQL
+stores one validator's rows while the next validator's payloads are parsed; inside a caller's
+transaction (tests, composed work) it writes in place, since another connection could not see
+that transaction's rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 from uuid import UUID
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Field
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
+from aurora.common.hashing import canonical_json
 from canonical.models import CanonicalRecord
+
+T = TypeVar("T")
 
 COMMON_COLUMNS = (
     "chain_id",
@@ -29,31 +40,60 @@ COMMON_COLUMNS = (
     "created_at",
     "updated_at",
 )
+COPY_CHUNK = 1 << 20
+QUEUED_JOBS = 4  # validators prepared but not yet written; bounds memory
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _column(model: type[CanonicalRecord], name: str) -> str:
+def copy_text(value: Any) -> str:
+    """One value in COPY's text format."""
+    if type(value) is str:
+        return value if value.isalnum() else value.translate(_ESCAPES)
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, int | Decimal | UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        value = canonical_json(value)
+    return str(value).translate(_ESCAPES)
+
+
+def copy_line(values: Iterable[Any]) -> str:
+    return "\t".join(map(copy_text, values)) + "\n"
+
+
+def column(model: type[CanonicalRecord], name: str) -> str:
     field = model._meta.get_field(name)
     if not isinstance(field, Field):
         raise TypeError(f"{model.__name__}.{name} is not a column")
     return str(field.column)
 
 
-def insert_rows(
-    model: type[CanonicalRecord], value_fields: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> int:
-    """COPY rows in: each row is (id, *COMMON_COLUMNS values, *value_fields values). JSON values
-    (dicts) are sent as jsonb. Returns the number of rows written."""
-    meta = model._meta
-    columns = [str(meta.pk.column), *COMMON_COLUMNS, *(_column(model, name) for name in value_fields)]
+def insert_lines(model: type[CanonicalRecord], columns: Sequence[str], lines: Sequence[str]) -> int:
+    """COPY pre-built text lines (see `copy_line`) into the model's table; returns the row count."""
+    if not lines:
+        return 0
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(meta.db_table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        sql.Identifier(model._meta.db_table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
-    count = 0
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row([Jsonb(value) if isinstance(value, dict) else value for value in row])
-            count += 1
-    return count
+        chunk: list[str] = []
+        size = 0
+        for line in lines:
+            chunk.append(line)
+            size += len(line)
+            if size >= COPY_CHUNK:
+                copy.write("".join(chunk))
+                chunk, size = [], 0
+        if chunk:
+            copy.write("".join(chunk))
+    return len(lines)
 
 
 def supersede_rows(
@@ -74,3 +114,79 @@ def supersede_rows(
     if updated != len(replaced):
         raise RuntimeError(f"{meta.db_table}: {len(replaced)} rows to supersede, {updated} were current")
     return updated
+
+
+class WriterFailed(Exception):
+    """The period's writes failed; nothing of the period was committed."""
+
+
+_STOP = object()
+
+
+class PeriodWriter:
+    """Runs jobs (callables that write) in order, in one transaction; `finish` commits."""
+
+    def __init__(self) -> None:
+        self.threaded = not connection.in_atomic_block
+        self._error: BaseException | None = None
+        self._atomic: Any = None
+        if self.threaded:
+            self._jobs: queue.Queue[Any] = queue.Queue(maxsize=QUEUED_JOBS)
+            self._done = threading.Event()
+            self._thread = threading.Thread(target=self._run, name="canonical-writer", daemon=True)
+            self._thread.start()
+        else:
+            self._atomic = transaction.atomic()
+            self._atomic.__enter__()
+
+    def submit(self, job: Callable[[], Any]) -> None:
+        self._raise_if_failed()
+        if not self.threaded:
+            job()
+            return
+        self._jobs.put(job)
+
+    def finish(self, job: Callable[[], T]) -> T:
+        """Run the last job, commit, and return its result; raises WriterFailed if anything failed."""
+        results: list[T] = []
+        self.submit(lambda: results.append(job()))
+        if self.threaded:
+            self._jobs.put(_STOP)
+            self._thread.join()
+        else:
+            self._atomic.__exit__(None, None, None)
+            self._atomic = None
+        self._raise_if_failed()
+        return results[0]
+
+    def abort(self, error: BaseException | None = None) -> None:
+        """Roll the period back (after a failure on the caller's side)."""
+        failure = error or WriterFailed("aborted")
+        if self.threaded:
+            if self._thread.is_alive():
+                self._jobs.put(lambda: _raise(failure))  # rolls the transaction back, in order
+                self._jobs.put(_STOP)
+                self._thread.join()
+        elif self._atomic is not None:
+            self._atomic.__exit__(type(failure), failure, failure.__traceback__)
+            self._atomic = None
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise WriterFailed(f"{type(self._error).__name__}: {self._error}") from self._error
+
+    def _run(self) -> None:
+        try:
+            with transaction.atomic():
+                while (job := self._jobs.get()) is not _STOP:
+                    job()
+        except BaseException as error:  # handed over to the caller's thread
+            self._error = error
+            while self._jobs.get() is not _STOP:  # keep taking jobs so that no caller blocks
+                pass
+        finally:
+            connection.close()
+
+
+def _raise(error: BaseException) -> None:
+    raise error

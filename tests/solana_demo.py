@@ -31,3 +31,14 @@ def replay(**kwargs: Any) -> list[IngestionRun]:
     options = IngestOptions(mode=TransportMode.REPLAY, sleep=lambda _s: None, **kwargs.pop("options", {}))
     first, last = kwargs.pop("first", EPOCHS[0]), kwargs.pop("last", EPOCHS[-1])
     return ingest_range(chain_id=CHAIN, first=first, last=last, options=options, **kwargs)
+
+
+def delete_staged(payloads: Any) -> None:
+    """Delete staged payloads (a queryset), as an operator would in a maintenance session: the
+    database refuses it otherwise."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('aurora.maintenance', 'on', true)")  # until the end of the block
+        payloads.delete()
+        cursor.execute("SELECT set_config('aurora.maintenance', 'off', true)")

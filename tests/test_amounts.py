@@ -112,3 +112,17 @@ def test_integers_beyond_64_bits_stay_integers(text: bytes) -> None:
 def test_what_is_not_json_is_refused_in_plain_words(text: bytes, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_json(text)
+
+
+def test_decimal_arithmetic_keeps_48_digit_amounts_exact_in_every_thread() -> None:
+    import decimal
+    import threading
+
+    big = Decimal("123456789012345678901234567890.123456789012345678")  # NUMERIC(48, 18) at its widest
+    results: list[Decimal] = []
+    worker = threading.Thread(target=lambda: results.append(big + big))
+    worker.start()
+    worker.join()
+
+    assert decimal.getcontext().prec >= 60
+    assert big + big == results[0] == Decimal("246913578024691357802469135780.246913578024691356")

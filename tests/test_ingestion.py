@@ -28,7 +28,7 @@ from ingestion.providers.http import reset_provider_state
 from ingestion.providers.registry import TransportMode, build_adapter
 from ingestion.services import IngestionError, IngestOptions, ItemOutcome, ingest_range, register_validators
 from ingestion.simulated.solana import SimulatedSolana
-from tests.solana_demo import CHAIN, MANIFEST, RECORDINGS, VALIDATORS, replay
+from tests.solana_demo import CHAIN, MANIFEST, RECORDINGS, VALIDATORS, delete_staged, replay
 
 # Per validator and period: FEES from solana-rpc and solanabeach, MEV from jito, REWARDS from
 # solana-rpc, META from solana-rpc, stakewiz and solanabeach (config/chains.yaml).
@@ -225,7 +225,7 @@ class Killed(BaseException):
 def test_a_run_that_dies_midway_then_a_rerun_leave_exactly_the_rows_of_one_clean_run(registry: None) -> None:
     replay()
     clean = staging_rows()
-    StagingPayload.objects.all().delete()
+    delete_staged(StagingPayload.objects.all())
     IngestionRun.objects.all().delete()
 
     seen: list[ItemOutcome] = []
@@ -334,7 +334,7 @@ def test_killing_the_ingest_process_midway_then_rerunning_gives_the_rows_of_one_
     subprocess.run(command, cwd=settings.BASE_DIR, env=env, check=True, capture_output=True)
     after_rerun = staging_rows()
 
-    StagingPayload.objects.all().delete()
+    delete_staged(StagingPayload.objects.all())
     IngestionRun.objects.all().delete()
     subprocess.run(command, cwd=settings.BASE_DIR, env=env, check=True, capture_output=True)
 
@@ -362,7 +362,7 @@ def test_recording_live_responses_then_replaying_them_stages_the_same_rows(
     live.mode, live.recordings = TransportMode.RECORD, tmp_path
     ingest_range(chain_id=CHAIN, first=852, last=852, options=live)
     recorded = staged_content()
-    StagingPayload.objects.all().delete()
+    delete_staged(StagingPayload.objects.all())
 
     ingest_range(
         chain_id=CHAIN,

@@ -26,7 +26,7 @@ from ingestion.models import DataType, IngestionRun, IngestionStatus, StagingPay
 from ingestion.providers.http import reset_provider_state
 from ingestion.services import IngestOptions, ingest_range
 from ingestion.simulated.solana import SimulatedSolana
-from tests.solana_demo import CHAIN, VALIDATORS
+from tests.solana_demo import CHAIN, VALIDATORS, delete_staged
 from tests.test_ingestion import (  # noqa: F401  (fixtures used by name)
     ITEMS_PER_VALIDATOR,
     _clean_provider_state,
@@ -698,7 +698,7 @@ def test_a_rerun_after_the_faults_are_gone_stages_only_the_missing_items_and_mat
     assert rerun.records_staged == sum(len(clean[item]) for item in failed)
     assert sleeps == []
     rows = staging_rows()
-    StagingPayload.objects.all().delete()
+    delete_staged(StagingPayload.objects.all())
     (fresh,) = ingest(SimulatedSolana())
     assert fresh.status == IngestionStatus.SUCCESS
     assert staging_rows() == rows

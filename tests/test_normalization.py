@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, connections, transaction
 
 from aurora.common.hashing import sha256_hex
 from aurora.common.locks import _lock_id
-from canonical import services
+from canonical import services, writing
 from canonical.models import (
     CanonicalStakeReward,
     CanonicalValidatorFees,
@@ -26,11 +26,12 @@ from canonical.models import (
     ReconciliationFinding,
     Severity,
 )
+from canonical.normalization import history
 from canonical.services import NormalizationError, normalization_plan, normalize_period, normalize_range
 from chains.models import Chain, ChainProviderMapping, Period, Provider, ValidatorIdentity
 from ingestion.models import DataType, StagingPayload
 from ingestion.simulated.solana import SimulatedSolana
-from tests.solana_demo import CHAIN, EPOCHS, MANIFEST, VALIDATORS, replay
+from tests.solana_demo import CHAIN, EPOCHS, MANIFEST, VALIDATORS, delete_staged, load_registry, replay
 
 ALPHA, BETA, GAMMA = VALIDATORS  # 5 % / 7 % then 8 % from 852 / 10 % commission; Gamma runs no Jito
 WORLD = SimulatedSolana()
@@ -348,9 +349,11 @@ def test_a_superseded_row_is_final(staged: None) -> None:
 
 
 def test_the_best_provider_wins_and_the_next_one_fills_in_when_it_has_nothing(staged: None) -> None:
-    StagingPayload.objects.filter(
-        validator_key=GAMMA, provider__provider_name="solana-rpc", data_type=DataType.FEES
-    ).delete()
+    delete_staged(
+        StagingPayload.objects.filter(
+            validator_key=GAMMA, provider__provider_name="solana-rpc", data_type=DataType.FEES
+        )
+    )
 
     (run,) = normalize(850, 850)
 
@@ -540,7 +543,7 @@ def test_a_failure_midway_rolls_the_period_back_and_records_a_failed_run(
     staged: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = {"n": 0}
-    real = services.write_table
+    real = history.prepare_table
 
     def failing(ctx: Any, table: Any, counts: Any) -> Any:
         calls["n"] += 1
@@ -548,13 +551,13 @@ def test_a_failure_midway_rolls_the_period_back_and_records_a_failed_run(
             raise RuntimeError("disk full")
         return real(ctx, table, counts)
 
-    monkeypatch.setattr(services, "write_table", failing)
+    monkeypatch.setattr(services, "prepare_table", failing)
     (run,) = normalize(850, 850)
 
     assert run.status == NormalizationStatus.FAILED and "disk full" in (run.error_message or "")
     assert not CanonicalValidatorFees.objects.exists() and not CanonicalStakeReward.objects.exists()
     assert not hasattr(run, "report") or not ReconciliationFinding.objects.exists()
-    monkeypatch.setattr(services, "write_table", real)
+    monkeypatch.setattr(services, "prepare_table", real)
     (retry,) = normalize(850, 850)
     assert retry.status == NormalizationStatus.SUCCESS and retry.validators_unchanged == 0
 
@@ -604,3 +607,45 @@ def test_providers_disabled_or_unmapped_are_not_used(staged: None) -> None:
     assert {f.source_provider.provider_name for f in fees} == {"solanabeach"}
     assert not current(CanonicalStakeReward).exists()
     assert {f.data_type for f in findings(run, kind=FindingKind.MISSING_DATA)} == {"REWARDS"}
+
+
+# ---- outside a transaction: the writer thread -----------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_period_is_written_by_its_own_connection_and_commits_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SOLANABEACH_API_KEY", "demo-key")
+    load_registry()
+    replay(first=850, last=851)
+    real = writing.insert_lines
+    calls = {"n": 0}
+
+    def fails_on_the_fifth_write(*args: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("connection lost")
+        return real(*args)
+
+    monkeypatch.setattr(writing, "insert_lines", fails_on_the_fifth_write)
+    monkeypatch.setattr(history, "insert_lines", fails_on_the_fifth_write)
+    (failed,) = normalize(850, 850)
+
+    assert failed.status == NormalizationStatus.FAILED and "connection lost" in (failed.error_message or "")
+    assert not CanonicalValidatorFees.objects.exists() and not CanonicalStakeReward.objects.exists()
+    assert not ReconciliationFinding.objects.exists()
+
+    monkeypatch.setattr(history, "insert_lines", real)
+    runs = normalize(850, 851)
+
+    assert [run.status for run in runs] == [NormalizationStatus.SUCCESS] * 2
+    for run, epoch in zip(runs, (850, 851), strict=True):
+        earning = sum(1 for v in VALIDATORS for a in WORLD.stake_accounts(v, epoch) if a.earning)
+        assert run.rows_inserted == 3 * 4 + earning
+        rows = current(CanonicalStakeReward, period__period_identifier=str(epoch))
+        assert rows.count() == 3 + earning
+    assert current(
+        CanonicalValidatorFees, validator_key=ALPHA, period__period_identifier="851"
+    ).get().total_fees_native == (WORLD.block_fees(ALPHA, 851))
+    assert NormalizationRun.objects.get(pk=runs[0].pk).report.summary

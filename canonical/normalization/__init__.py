@@ -1,0 +1,1 @@
+"""Normalization: staged provider payloads into canonical rows (see canonical.services)."""
