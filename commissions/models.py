@@ -263,7 +263,8 @@ class Statement(TimeStampedModel):
             models.CheckConstraint(
                 condition=Q(month__regex=r"^[0-9]{4}-(0[1-9]|1[0-2])$"), name="statements_month_format"
             ),
-            *non_negative("total_commission_native", "line_count", prefix="statements"),
+            # The total may be negative: an adjustment can claw back more than the month earned.
+            *non_negative("line_count", prefix="statements"),
             *whole_units("total_commission_native", prefix="statements"),
             models.CheckConstraint(
                 condition=Q(first_approved_by__isnull=True)
@@ -301,6 +302,9 @@ class CommissionLine(TimeStampedModel):
     agreement = models.ForeignKey(Agreement, on_delete=models.PROTECT, related_name="lines")
     agreement_version = models.PositiveIntegerField()
     rule = models.ForeignKey(AgreementRule, on_delete=models.PROTECT, related_name="lines")
+    rule_order = models.PositiveIntegerField(
+        help_text="The rule's place in its agreement: with the agreement and period, the line's key."
+    )
     partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="commission_lines")
     chain = models.ForeignKey("chains.Chain", on_delete=models.CASCADE, related_name="commission_lines")
     period = models.ForeignKey("chains.Period", on_delete=models.CASCADE, related_name="commission_lines")
@@ -334,12 +338,28 @@ class CommissionLine(TimeStampedModel):
             one_of("revenue_component", RevenueComponent, prefix="commission_lines"),
             one_of("attribution_method", AttributionMethod, prefix="commission_lines"),
             basis_points("commission_rate_bps", prefix="commission_lines"),
-            *non_negative(
-                "base_amount_native",
-                "pre_override_amount_native",
-                "override_amount_native",
-                "final_amount_native",
-                prefix="commission_lines",
+            # Only adjustment lines may be negative: they carry the difference to a frozen line.
+            *[
+                models.CheckConstraint(
+                    condition=Q(adjusts_statement__isnull=False) | Q(**{f"{name}__gte": 0}),
+                    name=f"commission_lines_{name}_gte_0",
+                )
+                for name in (
+                    "base_amount_native",
+                    "pre_override_amount_native",
+                    "override_amount_native",
+                    "final_amount_native",
+                )
+            ],
+            models.UniqueConstraint(
+                fields=["agreement", "period", "rule_order"],
+                condition=Q(adjusts_statement__isnull=True),
+                name="commission_lines_one_per_rule",
+            ),
+            models.UniqueConstraint(
+                fields=["agreement", "period", "rule_order", "adjusts_statement", "statement"],
+                condition=Q(adjusts_statement__isnull=False),
+                name="commission_lines_one_adjustment",
             ),
             *whole_units(
                 "pre_override_amount_native",
@@ -364,6 +384,8 @@ class CommissionLine(TimeStampedModel):
             ),
         ]
         indexes = [
+            models.Index(fields=["statement"], name="idx_commission_lines_statement"),
+            models.Index(fields=["partner", "chain"], name="idx_commission_lines_partner"),
             models.Index(fields=["chain", "period"], name="idx_commission_lines_chain_per"),
             models.Index(fields=["validator_key"], name="idx_commission_lines_validator"),
             models.Index(fields=["computed_at"], name="idx_commission_lines_computed"),
@@ -371,3 +393,83 @@ class CommissionLine(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"line {self.partner_id} {self.revenue_component} {self.final_amount_native}"
+
+
+class AgreementStatusEvent(models.Model):
+    """A status change of an agreement, effective at `effective_at`: the engine pays for a period
+    when the agreement was ACTIVE at the period's end, so the timeline is kept, never rewritten."""
+
+    id = uuid_primary_key("status_event_id")
+    agreement = models.ForeignKey(Agreement, on_delete=models.CASCADE, related_name="status_events")
+    from_status = models.CharField(max_length=12, choices=AgreementStatus.choices)
+    to_status = models.CharField(max_length=12, choices=AgreementStatus.choices)
+    effective_at = models.DateTimeField()
+    reason = models.TextField()
+    actor = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "agreement_status_events"
+        ordering = ["agreement_id", "effective_at", "created_at"]
+        constraints = [
+            one_of("from_status", AgreementStatus, prefix="agreement_status_events_from"),
+            one_of("to_status", AgreementStatus, prefix="agreement_status_events_to"),
+        ]
+        indexes = [models.Index(fields=["agreement", "effective_at"], name="idx_agreement_status_at")]
+
+    def __str__(self) -> str:
+        return f"{self.agreement_id}: {self.from_status} -> {self.to_status} at {self.effective_at:%Y-%m-%d}"
+
+
+class ComputationStatus(models.TextChoices):
+    RUNNING = "RUNNING", "Running"
+    SUCCESS = "SUCCESS", "Success"
+    FAILED = "FAILED", "Failed"
+
+
+class ComputationRun(TimeStampedModel):
+    """One recompute of one (chain, period): P&L and commission lines, in one transaction.
+
+    `fingerprint` is the SHA-256 of the period's computed lines in key order: the same inputs give
+    the same fingerprint, whatever the order of evaluation.
+    """
+
+    id = uuid_primary_key("computation_run_id")
+    chain = models.ForeignKey("chains.Chain", on_delete=models.CASCADE, related_name="computation_runs")
+    period = models.ForeignKey("chains.Period", on_delete=models.CASCADE, related_name="computation_runs")
+    status = models.CharField(
+        max_length=10, choices=ComputationStatus.choices, default=ComputationStatus.RUNNING
+    )
+    started_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    completed_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    triggered_by = models.CharField(max_length=150, default="", blank=True)
+    pnl_written = models.PositiveIntegerField(default=0, db_default=0)
+    pnl_unchanged = models.PositiveIntegerField(default=0, db_default=0)
+    lines_inserted = models.PositiveIntegerField(default=0, db_default=0)
+    lines_updated = models.PositiveIntegerField(default=0, db_default=0)
+    lines_unchanged = models.PositiveIntegerField(default=0, db_default=0)
+    lines_removed = models.PositiveIntegerField(default=0, db_default=0)
+    adjustments_written = models.PositiveIntegerField(default=0, db_default=0)
+    overrides_flagged = models.PositiveIntegerField(default=0, db_default=0)
+    fingerprint = models.CharField(max_length=64, default="", blank=True)
+    error_message = models.TextField(null=True, blank=True)
+
+    class Meta:
+        db_table = "computation_runs"
+        ordering = ["-started_at"]
+        constraints = [
+            one_of("status", ComputationStatus, prefix="computation_runs"),
+            models.CheckConstraint(
+                condition=Q(completed_at__isnull=True) | Q(completed_at__gte=F("started_at")),
+                name="computation_runs_completed_after_start",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["chain", "period", "-started_at"], name="idx_computation_runs_period")
+        ]
+
+    def __str__(self) -> str:
+        return f"recompute {self.chain_id} {self.period_id} {self.status}"

@@ -1,0 +1,85 @@
+"""One commission line: a rule's terms applied to a period's figures (no database).
+
+base -> rate (flat, or from the tiers) -> base x rate -> floor, then cap -> rounded down to whole
+base units, once, at the end: a partner is never paid a fraction of a unit more than earned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from commissions.engine.attribution import (
+    STRATEGIES,
+    PartnerFigures,
+    ValidatorFigures,
+    text,
+    to_decimal,
+)
+from commissions.engine.tiers import MAX_BPS, TierConfig
+
+
+@dataclass(frozen=True)
+class RuleTerms:
+    rule_order: int
+    chain_id: str
+    validator_key: str | None  # None: every validator of the operator on the chain
+    component: str
+    method: str
+    rate_bps: int
+    floor: Decimal | None = None
+    cap: Decimal | None = None
+    tiers: TierConfig | None = None
+
+
+@dataclass(frozen=True)
+class LineResult:
+    base: Decimal  # as stored: 18 places
+    rate: Fraction  # the rate applied (blended, for marginal tiers)
+    amount: Decimal  # whole base units, rounded down
+    breakdown: dict[str, Any]
+
+    @property
+    def rate_bps(self) -> int:
+        """The applied rate in whole basis points, rounded down (the exact rate is in the breakdown)."""
+        return math.floor(self.rate * MAX_BPS)
+
+
+def compute_line(
+    terms: RuleTerms, validators: Sequence[ValidatorFigures], partner: PartnerFigures
+) -> LineResult:
+    matched = [v for v in validators if terms.validator_key in (None, v.validator_key)]
+    attribution = STRATEGIES[terms.method].attribute(terms.component, matched, partner)
+    base = to_decimal(attribution.base)
+    breakdown = dict(attribution.breakdown)
+    if terms.tiers is not None:
+        if terms.tiers.basis == "base_amount":
+            measure = Fraction(base)
+        else:
+            measure = partner.introduced_stake([v.validator_key for v in matched])
+        rate = terms.tiers.rate(measure)
+        breakdown["tiers"] = {**terms.tiers.as_json(), "measured": text(measure)}
+    else:
+        rate = Fraction(terms.rate_bps, MAX_BPS)
+    computed = Fraction(base) * rate
+    bounded = computed
+    if terms.floor is not None and bounded < terms.floor:
+        bounded = Fraction(terms.floor)
+        breakdown["floor_applied"] = text(terms.floor)
+    if terms.cap is not None and bounded > terms.cap:
+        bounded = Fraction(terms.cap)
+        breakdown["cap_applied"] = text(terms.cap)
+    amount = Decimal(math.floor(bounded))
+    breakdown.update(
+        {
+            "base": text(base),
+            "rate": text(rate),
+            "computed": text(computed),
+            "amount": text(amount),
+        }
+    )
+    return LineResult(base=base, rate=rate, amount=amount, breakdown=breakdown)

@@ -1,0 +1,261 @@
+"""Reads for the commission engine: one period's figures, the partners' clients, the agreements in
+force. Everything is read from current canonical rows and returned as the engine's typed inputs,
+in key order."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from django.db import connection
+from django.db.models import Q
+
+from canonical.models import CanonicalStakeReward, CanonicalValidatorFees, CanonicalValidatorMev
+from chains.models import Chain, Period, ValidatorIdentity
+from commissions.engine.attribution import ClientAccount, PartnerFigures, ValidatorFigures
+from commissions.engine.lines import RuleTerms
+from commissions.engine.tiers import TierConfig
+from commissions.models import (
+    Agreement,
+    AgreementRule,
+    AgreementStatus,
+    AgreementStatusEvent,
+    AgreementVersion,
+    RevenueComponent,
+)
+
+ZERO = Decimal(0)
+
+
+def statement_month(period: Period) -> str:
+    """The calendar month (UTC) a period belongs to: the one in which it ends. A period ending
+    exactly at midnight on the 1st ended in the month before (its last moment is before it)."""
+    last_moment = period.period_end - timedelta(microseconds=1)
+    return f"{last_moment:%Y-%m}"
+
+
+def operator_withdraw_authorities(chain: Chain) -> frozenset[str]:
+    """The withdraw authorities of the operator's own stake (chains.yaml parameters)."""
+    configured = (chain.parameters or {}).get("operator_withdraw_authorities") or []
+    return frozenset(str(address) for address in configured)
+
+
+@dataclass(frozen=True)
+class PnlFigures:
+    validator_key: str
+    exec_fees: Decimal
+    mev_tips: Decimal
+    vote_rewards: Decimal
+    commission: Decimal
+    active_stake: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.exec_fees + self.mev_tips + self.vote_rewards + self.commission
+
+    def as_validator_figures(self) -> ValidatorFigures:
+        return ValidatorFigures(
+            validator_key=self.validator_key,
+            components={
+                RevenueComponent.EXEC_FEES: self.exec_fees,
+                RevenueComponent.MEV_TIPS: self.mev_tips,
+                RevenueComponent.VOTE_REWARDS: self.vote_rewards,
+                RevenueComponent.COMMISSION: self.commission,
+            },
+            active_stake=self.active_stake,
+        )
+
+
+def period_pnl(period: Period, validators: Sequence[str]) -> list[PnlFigures]:
+    """Each validator's P&L in the period, from current canonical rows (missing data counts 0).
+
+    VOTE_REWARDS is the operator's own stake's rewards net of the commission already in
+    COMMISSION (the validator takes its commission from its own stake too), so nothing is
+    counted twice.
+    """
+    chain = period.chain
+    current = {"period": period, "validator_key__in": validators, "superseded_at__isnull": True}
+    fees = dict(CanonicalValidatorFees.objects.filter(**current).values_list("validator_key", "total_fees_native"))
+    mev = dict(CanonicalValidatorMev.objects.filter(**current).values_list("validator_key", "total_mev_native"))
+    aggregate = {
+        key: (commission, stake)
+        for key, commission, stake in CanonicalStakeReward.objects.filter(
+            **current, staker_address__isnull=True
+        ).values_list("validator_key", "commission_native", "active_stake_native")
+    }
+    own: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    authorities = operator_withdraw_authorities(chain)
+    if authorities:
+        for key, rewards, commission in CanonicalStakeReward.objects.filter(
+            **current, staker_address__isnull=False, withdraw_authority__in=authorities
+        ).values_list("validator_key", "rewards_native", "commission_native"):
+            own[key] += rewards - commission
+    result = []
+    for key in sorted(validators):
+        commission, stake = aggregate.get(key, (ZERO, ZERO))
+        result.append(
+            PnlFigures(
+                validator_key=key,
+                exec_fees=fees.get(key, ZERO),
+                mev_tips=mev.get(key, ZERO),
+                vote_rewards=own[key],
+                commission=commission,
+                active_stake=stake or ZERO,
+            )
+        )
+    return result
+
+
+def client_accounts(period: Period, partner_ids: Iterable[UUID]) -> dict[UUID, PartnerFigures]:
+    """Each partner's clients' stake accounts in the period, per validator.
+
+    A client counts while the period's end is within its effective dates. A stake account claimed
+    directly (STAKE_ACCOUNT) belongs to that claim even if its withdraw authority is claimed by
+    another partner: the more specific introduction wins, and no stake is counted twice.
+    """
+    partners = sorted(set(partner_ids))
+    if not partners:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH clients AS (
+                SELECT partner_id, address, kind FROM partner_clients
+                WHERE chain_id = %(chain)s AND effective_from <= %(end)s
+                  AND (effective_until IS NULL OR effective_until > %(end)s)
+            ), accounts AS (
+                SELECT validator_key, staker_address, withdraw_authority, active_stake_native,
+                       rewards_native, commission_native
+                FROM canonical_stake_rewards
+                WHERE period_id = %(period)s AND superseded_at IS NULL AND staker_address IS NOT NULL
+            )
+            SELECT c.partner_id, a.validator_key, a.staker_address, a.withdraw_authority, c.address,
+                   a.active_stake_native, a.rewards_native, a.commission_native
+            FROM accounts a JOIN clients c ON c.kind = 'STAKE_ACCOUNT' AND c.address = a.staker_address
+            WHERE c.partner_id = ANY(%(partners)s)
+            UNION ALL
+            SELECT c.partner_id, a.validator_key, a.staker_address, a.withdraw_authority, c.address,
+                   a.active_stake_native, a.rewards_native, a.commission_native
+            FROM accounts a JOIN clients c ON c.kind = 'WITHDRAW_AUTHORITY' AND c.address = a.withdraw_authority
+            WHERE c.partner_id = ANY(%(partners)s)
+              AND NOT EXISTS (
+                  SELECT 1 FROM clients d WHERE d.kind = 'STAKE_ACCOUNT' AND d.address = a.staker_address
+              )
+            """,
+            {"chain": period.chain_id, "end": period.period_end, "period": period.pk, "partners": partners},
+        )
+        rows = cursor.fetchall()
+    grouped: dict[UUID, dict[str, list[ClientAccount]]] = defaultdict(lambda: defaultdict(list))
+    for partner, validator, account, withdrawer, client, stake, rewards, commission in rows:
+        grouped[partner][validator].append(
+            ClientAccount(
+                stake_account=account,
+                withdraw_authority=withdrawer,
+                client=client,
+                active_stake=stake or ZERO,
+                rewards=rewards,
+                commission=commission,
+            )
+        )
+    return {
+        partner: PartnerFigures(
+            {key: sorted(accounts, key=lambda a: a.stake_account) for key, accounts in by_validator.items()}
+        )
+        for partner, by_validator in grouped.items()
+    }
+
+
+@dataclass(frozen=True)
+class RuleInForce:
+    rule_id: UUID
+    terms: RuleTerms
+
+
+@dataclass(frozen=True)
+class AgreementInForce:
+    agreement_id: UUID
+    partner_id: UUID
+    version_number: int
+    rules: tuple[RuleInForce, ...] = field(default_factory=tuple)
+
+
+def status_at(events: Sequence[AgreementStatusEvent], moment: datetime) -> str:
+    status: str = AgreementStatus.DRAFT
+    for event in events:  # in effective order
+        if event.effective_at <= moment:
+            status = event.to_status
+    return status
+
+
+def agreements_in_force(period: Period) -> list[AgreementInForce]:
+    """Agreements that pay for the period: ACTIVE at its end, within their dates, with the rules
+    of the version in force at the period's end that apply to the period's chain."""
+    end = period.period_end
+    agreements = list(
+        Agreement.objects.filter(effective_from__lte=end)
+        .filter(Q(effective_until__isnull=True) | Q(effective_until__gt=end))
+        .exclude(status=AgreementStatus.DRAFT)
+        .order_by("pk")
+    )
+    if not agreements:
+        return []
+    ids = [a.pk for a in agreements]
+    events: dict[UUID, list[AgreementStatusEvent]] = defaultdict(list)
+    for event in AgreementStatusEvent.objects.filter(agreement_id__in=ids).order_by("effective_at", "created_at"):
+        events[event.agreement_id].append(event)
+    versions: dict[UUID, int] = {}
+    for version in AgreementVersion.objects.filter(agreement_id__in=ids, effective_from__lte=end).filter(
+        Q(effective_until__isnull=True) | Q(effective_until__gt=end)
+    ):
+        versions[version.agreement_id] = max(versions.get(version.agreement_id, 0), version.version_number)
+    rules: dict[tuple[UUID, int], list[AgreementRule]] = defaultdict(list)
+    for rule in AgreementRule.objects.filter(agreement_id__in=ids, is_active=True).filter(
+        Q(chain__isnull=True) | Q(chain_id=period.chain_id)
+    ):
+        rules[(rule.agreement_id, rule.version_number)].append(rule)
+    result = []
+    for agreement in agreements:
+        if status_at(events[agreement.pk], end) != AgreementStatus.ACTIVE or agreement.pk not in versions:
+            continue
+        number = versions[agreement.pk]
+        in_force = sorted(rules[(agreement.pk, number)], key=lambda r: r.rule_order)
+        result.append(
+            AgreementInForce(
+                agreement_id=agreement.pk,
+                partner_id=agreement.partner_id,
+                version_number=number,
+                rules=tuple(RuleInForce(rule.pk, rule_terms(rule, period.chain_id)) for rule in in_force),
+            )
+        )
+    return result
+
+
+def rule_terms(rule: AgreementRule, chain_id: str) -> RuleTerms:
+    return RuleTerms(
+        rule_order=rule.rule_order,
+        chain_id=rule.chain_id or chain_id,
+        validator_key=rule.validator_key or None,
+        component=rule.revenue_component,
+        method=rule.attribution_method,
+        rate_bps=rule.commission_rate_bps,
+        floor=rule.floor_amount_native,
+        cap=rule.cap_amount_native,
+        tiers=TierConfig.parse(rule.tier_config) if rule.tier_config else None,
+    )
+
+
+def operator_validators(chain: Chain) -> list[str]:
+    return list(
+        ValidatorIdentity.objects.filter(chain=chain, is_active=True)
+        .order_by("validator_key")
+        .values_list("validator_key", flat=True)
+    )
+
+
+def describe(value: Any) -> str:
+    return format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)
