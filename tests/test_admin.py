@@ -47,6 +47,8 @@ FACTORIES: dict[str, Callable[..., Any]] = {
     "commissions.agreementrule": f.AgreementRuleFactory,
     "commissions.statement": f.StatementFactory,
     "commissions.commissionline": f.CommissionLineFactory,
+    "commissions.agreementstatusevent": f.AgreementStatusEventFactory,
+    "commissions.computationrun": f.ComputationRunFactory,
 }
 
 REGISTERED = sorted(

@@ -58,7 +58,6 @@ NEGATIVE_AMOUNTS: list[tuple[str, Callable[[], Any]]] = [
     ("pnl", lambda: f.ValidatorPnlFactory(exec_fees_native=Decimal(-1), total_revenue_native=Decimal(-1))),
     ("rule floor", lambda: f.AgreementRuleFactory(floor_amount_native=Decimal(-1))),
     ("line base", lambda: f.CommissionLineFactory(base_amount_native=Decimal(-1))),
-    ("statement total", lambda: f.StatementFactory(total_commission_native=Decimal(-1))),
 ]
 
 
@@ -406,3 +405,18 @@ def test_staging_payloads_have_a_gin_index_on_the_raw_payload_and_compress_it_wi
 
     assert any("USING gin (raw_payload jsonb_path_ops)" in d for d in definitions), definitions
     assert compression == "l"  # lz4; this PostgreSQL build has it
+
+
+def test_only_adjustment_lines_and_statement_totals_may_be_negative() -> None:
+    frozen = f.StatementFactory(total_commission_native=Decimal(100))
+    clawback = f.CommissionLineFactory(
+        adjusts_statement=frozen,
+        base_amount_native=Decimal(-7),
+        pre_override_amount_native=Decimal(-7),
+        statement=f.StatementFactory(
+            partner=frozen.partner, chain=frozen.chain, total_commission_native=Decimal(-7)
+        ),
+    )
+
+    assert clawback.final_amount_native == Decimal(-7)
+    assert clawback.statement.total_commission_native == Decimal(-7)

@@ -21,8 +21,10 @@ from .chains import (
 from .commissions import (
     AgreementFactory,
     AgreementRuleFactory,
+    AgreementStatusEventFactory,
     AgreementVersionFactory,
     CommissionLineFactory,
+    ComputationRunFactory,
     StatementFactory,
     ValidatorPnlFactory,
 )
@@ -32,6 +34,7 @@ from .partners import PartnerClientFactory, PartnerFactory
 __all__ = [
     "AgreementFactory",
     "AgreementRuleFactory",
+    "AgreementStatusEventFactory",
     "AgreementVersionFactory",
     "AuditLogFactory",
     "CanonicalStakeRewardFactory",
@@ -41,6 +44,7 @@ __all__ = [
     "ChainFactory",
     "ChainProviderMappingFactory",
     "CommissionLineFactory",
+    "ComputationRunFactory",
     "IngestionRunFactory",
     "NormalizationRunFactory",
     "NormalizedInputFactory",

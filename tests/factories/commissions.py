@@ -11,9 +11,12 @@ from commissions.models import (
     Agreement,
     AgreementRule,
     AgreementStatus,
+    AgreementStatusEvent,
     AgreementVersion,
     AttributionMethod,
     CommissionLine,
+    ComputationRun,
+    ComputationStatus,
     RevenueComponent,
     Statement,
     ValidatorPnl,
@@ -128,6 +131,7 @@ class CommissionLineFactory(DjangoModelFactory[CommissionLine]):
     rule = factory.SubFactory(AgreementRuleFactory, chain=factory.SelfAttribute("..chain"))
     agreement = factory.SelfAttribute("rule.agreement")
     agreement_version = factory.SelfAttribute("rule.version_number")
+    rule_order = factory.SelfAttribute("rule.rule_order")
     partner = factory.SelfAttribute("agreement.partner")
     chain = factory.SubFactory(ChainFactory)
     period = factory.SubFactory(PeriodFactory, chain=factory.SelfAttribute("..chain"))
@@ -152,3 +156,25 @@ class CommissionLineFactory(DjangoModelFactory[CommissionLine]):
     breakdown = factory.LazyAttribute(
         lambda o: {"validators": [{"validator_key": "ABC", "base": str(o.base_amount_native)}]}
     )
+
+
+class AgreementStatusEventFactory(DjangoModelFactory[AgreementStatusEvent]):
+    class Meta:
+        model = AgreementStatusEvent
+
+    agreement = factory.SubFactory(AgreementFactory)
+    from_status = AgreementStatus.DRAFT
+    to_status = AgreementStatus.ACTIVE
+    effective_at = factory.LazyFunction(timezone.now)
+    reason = "signed"
+
+
+class ComputationRunFactory(DjangoModelFactory[ComputationRun]):
+    class Meta:
+        model = ComputationRun
+
+    chain = factory.SubFactory(ChainFactory)
+    period = factory.SubFactory(PeriodFactory, chain=factory.SelfAttribute("..chain"))
+    status = ComputationStatus.SUCCESS
+    lines_inserted = 2
+    fingerprint = "0" * 64
