@@ -8,8 +8,10 @@ from aurora.common.admin import ReadOnlyAdminMixin, pretty_json
 from commissions.models import (
     Agreement,
     AgreementRule,
+    AgreementStatusEvent,
     AgreementVersion,
     CommissionLine,
+    ComputationRun,
     Statement,
     ValidatorPnl,
 )
@@ -187,3 +189,35 @@ class CommissionLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[CommissionLine]):
     @admin.display(description="breakdown")
     def breakdown_json(self, obj: CommissionLine) -> Any:
         return pretty_json(obj.breakdown)
+
+
+@admin.register(AgreementStatusEvent)
+class AgreementStatusEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[AgreementStatusEvent]):
+    list_display = ["effective_at", "agreement", "from_status", "to_status", "actor", "reason"]
+    list_filter = ["to_status"]
+    list_select_related = ["agreement", "actor"]
+    search_fields = ["agreement__agreement_name", "reason"]
+    raw_id_fields = ["agreement", "actor"]
+
+
+@admin.register(ComputationRun)
+class ComputationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[ComputationRun]):
+    list_display = [
+        "started_at",
+        "chain",
+        "period",
+        "status",
+        "pnl_written",
+        "lines_inserted",
+        "lines_updated",
+        "lines_unchanged",
+        "lines_removed",
+        "adjustments_written",
+        "overrides_flagged",
+        "duration_seconds",
+    ]
+    list_filter = ["status", "chain"]
+    list_select_related = ["chain", "period"]
+    search_fields = ["=id", "period__period_identifier", "=fingerprint", "triggered_by"]
+    raw_id_fields = ["period"]
+    date_hierarchy = "started_at"
