@@ -80,8 +80,12 @@ def period_pnl(period: Period, validators: Sequence[str]) -> list[PnlFigures]:
     """
     chain = period.chain
     current = {"period": period, "validator_key__in": validators, "superseded_at__isnull": True}
-    fees = dict(CanonicalValidatorFees.objects.filter(**current).values_list("validator_key", "total_fees_native"))
-    mev = dict(CanonicalValidatorMev.objects.filter(**current).values_list("validator_key", "total_mev_native"))
+    fees = dict(
+        CanonicalValidatorFees.objects.filter(**current).values_list("validator_key", "total_fees_native")
+    )
+    mev = dict(
+        CanonicalValidatorMev.objects.filter(**current).values_list("validator_key", "total_mev_native")
+    )
     aggregate = {
         key: (commission, stake)
         for key, commission, stake in CanonicalStakeReward.objects.filter(
@@ -141,7 +145,8 @@ def client_accounts(period: Period, partner_ids: Iterable[UUID]) -> dict[UUID, P
             UNION ALL
             SELECT c.partner_id, a.validator_key, a.staker_address, a.withdraw_authority, c.address,
                    a.active_stake_native, a.rewards_native, a.commission_native
-            FROM accounts a JOIN clients c ON c.kind = 'WITHDRAW_AUTHORITY' AND c.address = a.withdraw_authority
+            FROM accounts a
+            JOIN clients c ON c.kind = 'WITHDRAW_AUTHORITY' AND c.address = a.withdraw_authority
             WHERE c.partner_id = ANY(%(partners)s)
               AND NOT EXISTS (
                   SELECT 1 FROM clients d WHERE d.kind = 'STAKE_ACCOUNT' AND d.address = a.staker_address
@@ -206,7 +211,9 @@ def agreements_in_force(period: Period) -> list[AgreementInForce]:
         return []
     ids = [a.pk for a in agreements]
     events: dict[UUID, list[AgreementStatusEvent]] = defaultdict(list)
-    for event in AgreementStatusEvent.objects.filter(agreement_id__in=ids).order_by("effective_at", "created_at"):
+    for event in AgreementStatusEvent.objects.filter(agreement_id__in=ids).order_by(
+        "effective_at", "created_at"
+    ):
         events[event.agreement_id].append(event)
     versions: dict[UUID, int] = {}
     for version in AgreementVersion.objects.filter(agreement_id__in=ids, effective_from__lte=end).filter(

@@ -127,9 +127,7 @@ def lines_fingerprint(period: Period, lines: Sequence[ComputedLine]) -> str:
 # ---- runs ---------------------------------------------------------------------------------------
 
 
-def recompute_range(
-    *, chain_id: str, first: int, last: int, triggered_by: str = ""
-) -> list[ComputationRun]:
+def recompute_range(*, chain_id: str, first: int, last: int, triggered_by: str = "") -> list[ComputationRun]:
     """Recompute the final periods first..last (by identifier); one run per period."""
     if first > last:
         raise RecomputeError(f"empty range: {first} > {last}")
@@ -145,20 +143,26 @@ def recompute_range(
         key=lambda p: int(p.period_identifier),
     )
     if not periods:
-        raise RecomputeError(f"no final period of {chain_id} between {first} and {last}; ingest and normalize first")
+        raise RecomputeError(
+            f"no final period of {chain_id} between {first} and {last}; ingest and normalize first"
+        )
     return [recompute_period(period=period, triggered_by=triggered_by) for period in periods]
 
 
 def recompute_period(*, period: Period, triggered_by: str = "") -> ComputationRun:
     with advisory_lock(f"recompute:{period.chain_id}:{period.period_identifier}") as acquired:
         if not acquired:
-            return _failed(period, triggered_by, f"period {period.period_identifier} is being recomputed elsewhere")
+            return _failed(
+                period, triggered_by, f"period {period.period_identifier} is being recomputed elsewhere"
+            )
         ComputationRun.objects.filter(period=period, status=ComputationStatus.RUNNING).update(
             status=ComputationStatus.FAILED,
             completed_at=timezone.now(),
             error_message="abandoned: the process stopped before the run finished",
         )
-        run = ComputationRun.objects.create(chain_id=period.chain_id, period=period, triggered_by=triggered_by)
+        run = ComputationRun.objects.create(
+            chain_id=period.chain_id, period=period, triggered_by=triggered_by
+        )
         started = time.perf_counter()
         try:
             with transaction.atomic():
@@ -242,7 +246,9 @@ class LineBook:
         lines = list(
             CommissionLine.objects.filter(period=period).select_related("statement", "adjusts_statement")
         )
-        self.regular = {(line.agreement_id, line.rule_order): line for line in lines if line.adjusts_statement_id is None}
+        self.regular = {
+            (line.agreement_id, line.rule_order): line for line in lines if line.adjusts_statement_id is None
+        }
         self.adjustments: dict[tuple[UUID, int], list[CommissionLine]] = defaultdict(list)
         for line in lines:
             if line.adjusts_statement_id is not None:
@@ -255,7 +261,9 @@ class LineBook:
     def statement(self, partner_id: UUID, month: str) -> Statement | None:
         key = (partner_id, month)
         if key not in self.statements:
-            found = Statement.objects.filter(partner_id=partner_id, chain_id=self.period.chain_id, month=month).first()
+            found = Statement.objects.filter(
+                partner_id=partner_id, chain_id=self.period.chain_id, month=month
+            ).first()
             if found is None:
                 return None
             self.statements[key] = found
@@ -264,7 +272,9 @@ class LineBook:
     def open_statement(self, partner_id: UUID, month: str) -> Statement:
         found = self.statement(partner_id, month)
         if found is None:
-            found = Statement.objects.create(partner_id=partner_id, chain_id=self.period.chain_id, month=month)
+            found = Statement.objects.create(
+                partner_id=partner_id, chain_id=self.period.chain_id, month=month
+            )
             self.statements[(partner_id, month)] = found
         return found
 
@@ -292,7 +302,9 @@ class LineBook:
 
     def apply(self, computed: Sequence[ComputedLine]) -> None:
         wanted = {line.key: line for line in computed}
-        keys = sorted(set(wanted) | set(self.regular) | set(self.adjustments), key=lambda k: (str(k[0]), k[1]))
+        keys = sorted(
+            set(wanted) | set(self.regular) | set(self.adjustments), key=lambda k: (str(k[0]), k[1])
+        )
         for key in keys:
             self._settle(key, wanted.get(key))
         for statement in self.touched.values():
@@ -308,7 +320,11 @@ class LineBook:
             self._settle_frozen(key, line, regular, month_statement)
 
     def _settle_open(
-        self, key: tuple[UUID, int], line: ComputedLine | None, regular: CommissionLine | None, partner_id: UUID
+        self,
+        key: tuple[UUID, int],
+        line: ComputedLine | None,
+        regular: CommissionLine | None,
+        partner_id: UUID,
     ) -> None:
         if line is None:
             if regular is None:
@@ -318,7 +334,11 @@ class LineBook:
                 regular.delete()
                 self.run.lines_removed += 1
                 return
-            withdrawn = {"base_amount_native": ZERO, "pre_override_amount_native": ZERO, "breakdown": {"withdrawn": True}}
+            withdrawn = {
+                "base_amount_native": ZERO,
+                "pre_override_amount_native": ZERO,
+                "breakdown": {"withdrawn": True},
+            }
             self._update(regular, withdrawn)
             return
         values = _line_values(line)
@@ -362,16 +382,23 @@ class LineBook:
         self.run.lines_updated += 1
 
     def _settle_frozen(
-        self, key: tuple[UUID, int], line: ComputedLine | None, regular: CommissionLine | None, frozen: Statement
+        self,
+        key: tuple[UUID, int],
+        line: ComputedLine | None,
+        regular: CommissionLine | None,
+        frozen: Statement,
     ) -> None:
         """The month is frozen: what its frozen lines say stands; the rest is an adjustment."""
         if regular is not None and regular.override_amount_native is not None:
-            if line is not None and line.result.amount != regular.pre_override_amount_native:
-                if not regular.override_needs_review:
-                    CommissionLine.objects.filter(pk=regular.pk).update(override_needs_review=True)
-                    self.run.overrides_flagged += 1
-            return  # Finance set this amount; a recompute does not second-guess it
-        closed = [a for a in self.adjustments[key] if a.statement is not None and a.statement.status in FROZEN]
+            # Finance set this amount; a recompute does not second-guess it, it asks for a review.
+            changed = line is not None and line.result.amount != regular.pre_override_amount_native
+            if changed and not regular.override_needs_review:
+                CommissionLine.objects.filter(pk=regular.pk).update(override_needs_review=True)
+                self.run.overrides_flagged += 1
+            return
+        closed = [
+            a for a in self.adjustments[key] if a.statement is not None and a.statement.status in FROZEN
+        ]
         paid = sum((a.final_amount_native for a in closed), regular.final_amount_native if regular else ZERO)
         wanted = line.result.amount if line else ZERO
         difference = wanted - paid
@@ -486,7 +513,10 @@ def _refresh_statement(statement: Statement) -> None:
         statement.status = StatementStatus.DRAFT
         statement.first_approved_by = None
         statement.first_approved_at = None
-        statement.metadata = {**(statement.metadata or {}), "returned_to_draft": "lines changed by a recompute"}
+        statement.metadata = {
+            **(statement.metadata or {}),
+            "returned_to_draft": "lines changed by a recompute",
+        }
         fields += ["status", "first_approved_by", "first_approved_at", "metadata"]
     if fields:
         statement.save(update_fields=[*fields, "updated_at"])
