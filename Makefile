@@ -38,12 +38,14 @@ migrate: venv services ## apply database migrations
 
 DEMO_RECORDINGS := ingestion/recordings/solana-mainnet
 
-demo-data: migrate ## load the registry, demo validators and users; ingest and normalize the recorded epochs (safe to re-run)
+demo-data: migrate ## registry, demo validators, users and agreements; ingest, normalize, recompute the recorded epochs (safe to re-run)
 	$(PY) manage.py sync_registry
 	$(PY) manage.py register_validators --chain solana-mainnet --file $(DEMO_RECORDINGS)/validators.json
 	$(PY) manage.py ingest --chain solana-mainnet --from-period 850 --to-period 853 --provider replay
 	$(PY) manage.py normalize --chain solana-mainnet --from-period 850 --to-period 853
 	DEBUG=true $(PY) manage.py demo_users
+	DEBUG=true $(PY) manage.py demo_agreements
+	$(PY) manage.py recompute --chain solana-mainnet --from-period 850 --to-period 853
 
 serve: ## serve admin, portal and API on http://$(HOST):$(PORT)
 	@echo "Serving on http://$(HOST):$(PORT)/admin/  (Ctrl-C to stop; 'make stop' stops the databases)"

@@ -227,7 +227,9 @@ def agreements_in_force(period: Period) -> list[AgreementInForce]:
         rules[(rule.agreement_id, rule.version_number)].append(rule)
     result = []
     for agreement in agreements:
-        if status_at(events[agreement.pk], end) != AgreementStatus.ACTIVE or agreement.pk not in versions:
+        # Without a recorded timeline (rows written outside the services), the status stands.
+        status = status_at(events[agreement.pk], end) if events[agreement.pk] else agreement.status
+        if status != AgreementStatus.ACTIVE or agreement.pk not in versions:
             continue
         number = versions[agreement.pk]
         in_force = sorted(rules[(agreement.pk, number)], key=lambda r: r.rule_order)

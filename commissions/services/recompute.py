@@ -308,7 +308,7 @@ class LineBook:
         for key in keys:
             self._settle(key, wanted.get(key))
         for statement in self.touched.values():
-            _refresh_statement(statement)
+            refresh_statement(statement)
 
     def _settle(self, key: tuple[UUID, int], line: ComputedLine | None) -> None:
         regular = self.regular.get(key)
@@ -346,7 +346,6 @@ class LineBook:
             statement = self.open_statement(partner_id, self.month)
             CommissionLine.objects.create(
                 agreement_id=line.agreement_id,
-                rule_id=line.rule_id,
                 rule_order=line.rule_order,
                 partner_id=partner_id,
                 chain_id=self.period.chain_id,
@@ -496,7 +495,7 @@ def _line_values(line: ComputedLine) -> dict[str, Any]:
     }
 
 
-def _refresh_statement(statement: Statement) -> None:
+def refresh_statement(statement: Statement) -> None:
     """Totals from the statement's lines (called for statements whose lines changed). A statement
     waiting for approval goes back to draft, approvals cleared: nobody approves figures they have
     not seen."""

@@ -1,0 +1,1 @@
+"""Writes of the commission engine: agreements, recompute, statements and overrides."""

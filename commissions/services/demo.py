@@ -1,0 +1,163 @@
+"""Demo partners, clients and agreements over the shipped Solana recordings (development only).
+
+Clients are picked from the normalized stake accounts of the first recorded epoch, largest first
+and never the operator's own, so the demo works on whatever the recordings hold. Re-running
+changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Sum
+
+from accounts.services import DEMO_PARTNER_NAME
+from canonical.models import CanonicalStakeReward
+from chains.models import Chain, Period
+from commissions.models import Agreement, AgreementStatus
+from commissions.selectors import operator_withdraw_authorities
+from commissions.services.agreements import RuleSpec, agreement_create, agreement_set_status
+from partners.models import ClientKind, Partner, PartnerClient
+
+START = datetime(2025, 9, 1, tzinfo=UTC)
+MID_MONTH = datetime(2025, 9, 25, tzinfo=UTC)  # between the ends of epochs 850 and 851
+
+
+class DemoDataError(Exception):
+    """The demo cannot be set up (nothing normalized yet)."""
+
+
+@dataclass(frozen=True)
+class DemoAgreement:
+    partner: str
+    email: str
+    name: str
+    rules: tuple[RuleSpec, ...]
+
+
+def demo_agreements_ensure(*, chain_id: str = "solana-mainnet") -> list[Agreement]:
+    chain = Chain.objects.get(pk=chain_id)
+    first = Period.objects.filter(chain=chain, is_finalized=True).order_by("period_start").first()
+    if first is None or not CanonicalStakeReward.objects.filter(period=first).exists():
+        raise DemoDataError("normalize the recorded epochs first (manage.py ingest, then normalize)")
+    validators = sorted(
+        CanonicalStakeReward.objects.filter(period=first, staker_address__isnull=True).values_list(
+            "validator_key", flat=True
+        )
+    )
+    authorities = _largest_authorities(first, exclude=operator_withdraw_authorities(chain))
+    with transaction.atomic():
+        demo = Partner.objects.get_or_create(
+            partner_name=DEMO_PARTNER_NAME, defaults={"contact_email": "partner@example.com"}
+        )[0]
+        northwind = _partner("Northwind Staking", "finance@northwind.example")
+        helios = _partner("Helios Capital", "ops@helios.example")
+        _clients(demo, chain, authorities[0:3], ClientKind.WITHDRAW_AUTHORITY, START)
+        _clients(helios, chain, authorities[3:7], ClientKind.WITHDRAW_AUTHORITY, START)
+        _clients(helios, chain, authorities[7:8], ClientKind.WITHDRAW_AUTHORITY, MID_MONTH)  # joins mid-month
+        stake_accounts = list(
+            CanonicalStakeReward.objects.filter(
+                period=first, validator_key=validators[1], staker_address__isnull=False
+            )
+            .exclude(withdraw_authority__in=authorities)
+            .order_by("-active_stake_native", "staker_address")
+            .values_list("staker_address", flat=True)[:2]
+        )
+        _clients(northwind, chain, stake_accounts, ClientKind.STAKE_ACCOUNT, START)
+        specs = [
+            DemoAgreement(
+                DEMO_PARTNER_NAME,
+                "",
+                "Demo Partner: client revenue",
+                (
+                    RuleSpec(1, "VOTE_REWARDS", "CLIENT_REVENUE", 1_000, chain_id=chain.pk),
+                    RuleSpec(2, "COMMISSION", "CLIENT_REVENUE", 2_000, chain_id=chain.pk),
+                ),
+            ),
+            DemoAgreement(
+                "Northwind Staking",
+                "",
+                "Northwind: MEV share and introduced stake",
+                (
+                    RuleSpec(1, "MEV_TIPS", "FIXED_SHARE", 500, chain_id=chain.pk),
+                    RuleSpec(
+                        2, "EXEC_FEES", "STAKE_WEIGHT", 1_500, chain_id=chain.pk, validator_key=validators[1]
+                    ),
+                ),
+            ),
+            DemoAgreement(
+                "Helios Capital",
+                "",
+                "Helios: tiered commission share",
+                (
+                    RuleSpec(
+                        1,
+                        "COMMISSION",
+                        "STAKE_WEIGHT",
+                        0,
+                        chain_id=chain.pk,
+                        floor_amount_native=Decimal(1_000_000),
+                        cap_amount_native=Decimal(50_000_000_000),
+                        tier_config={
+                            "basis": "introduced_stake",
+                            "mode": "marginal",
+                            "tiers": [
+                                {"from": "0", "rate_bps": 1_000},
+                                {"from": "50000000000000", "rate_bps": 1_500},
+                                {"from": "200000000000000", "rate_bps": 2_000},
+                            ],
+                        },
+                    ),
+                ),
+            ),
+        ]
+        agreements = []
+        for spec in specs:
+            partner = Partner.objects.get(partner_name=spec.partner)
+            agreement = Agreement.objects.filter(partner=partner, agreement_name=spec.name).first()
+            if agreement is None:
+                agreement = agreement_create(
+                    partner=partner,
+                    name=spec.name,
+                    effective_from=START,
+                    rules=spec.rules,
+                    actor=None,
+                    reason="demo",
+                )
+                agreement = agreement_set_status(
+                    agreement_id=agreement.pk,
+                    status=AgreementStatus.ACTIVE,
+                    actor=None,
+                    reason="demo: signed",
+                )
+            agreements.append(agreement)
+        return agreements
+
+
+def _partner(name: str, email: str) -> Partner:
+    return Partner.objects.get_or_create(partner_name=name, defaults={"contact_email": email})[0]
+
+
+def _largest_authorities(period: Period, *, exclude: frozenset[str]) -> list[str]:
+    rows = (
+        CanonicalStakeReward.objects.filter(
+            period=period, staker_address__isnull=False, superseded_at__isnull=True
+        )
+        .exclude(withdraw_authority__in=exclude)
+        .values("withdraw_authority")
+        .annotate(stake=Sum("active_stake_native"))
+        .order_by("-stake", "withdraw_authority")
+    )
+    return [row["withdraw_authority"] for row in rows[:8]]
+
+
+def _clients(partner: Partner, chain: Chain, addresses: list[str], kind: str, since: datetime) -> None:
+    for address in addresses:
+        PartnerClient.objects.get_or_create(
+            chain=chain,
+            address=address,
+            defaults={"partner": partner, "kind": kind, "effective_from": since, "note": "demo"},
+        )
