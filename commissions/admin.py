@@ -10,6 +10,7 @@ from commissions.models import (
     AgreementRule,
     AgreementStatusEvent,
     AgreementVersion,
+    ClientStakeSnapshot,
     CommissionLine,
     ComputationRun,
     Statement,
@@ -221,3 +222,18 @@ class ComputationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[ComputationRun]):
     search_fields = ["=id", "period__period_identifier", "=fingerprint", "triggered_by"]
     raw_id_fields = ["period"]
     date_hierarchy = "started_at"
+
+
+@admin.register(ClientStakeSnapshot)
+class ClientStakeSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[ClientStakeSnapshot]):
+    list_display = ["period", "partner", "chain", "account_count", "introduced_stake_native", "computed_at"]
+    list_filter = ["chain"]
+    list_select_related = ["period", "partner", "chain"]
+    search_fields = ["partner__partner_name", "period__period_identifier"]
+    raw_id_fields = ["period", "partner"]
+    exclude = ["accounts"]
+    readonly_fields = ["stake_accounts"]
+
+    @admin.display(description="stake accounts per validator")
+    def stake_accounts(self, obj: ClientStakeSnapshot) -> Any:
+        return pretty_json(obj.accounts)

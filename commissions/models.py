@@ -473,3 +473,36 @@ class ComputationRun(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"recompute {self.chain_id} {self.period_id} {self.status}"
+
+
+class ClientStakeSnapshot(models.Model):
+    """A partner's clients' stake accounts in one period, as the engine used them: the stake-account
+    level of every line of that partner and period (lines keep per-validator figures). Kept with
+    the lines, so a line can be explained down to stake accounts even after the clients change."""
+
+    id = uuid_primary_key("snapshot_id")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="stake_snapshots")
+    chain = models.ForeignKey("chains.Chain", on_delete=models.CASCADE, related_name="+")
+    period = models.ForeignKey(
+        "chains.Period", on_delete=models.CASCADE, related_name="client_stake_snapshots"
+    )
+    account_count = models.PositiveIntegerField(default=0, db_default=0)
+    introduced_stake_native = NativeAmountField(default=0, db_default=0)
+    accounts = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="{validator: [[stake account, withdraw authority, client, stake, rewards, commission]]}",
+    )
+    computed_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    class Meta:
+        db_table = "client_stake_snapshots"
+        ordering = ["period_id", "partner_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "period"], name="client_stake_snapshots_one_per_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.period_id}: {self.account_count} stake accounts"

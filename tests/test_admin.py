@@ -49,6 +49,7 @@ FACTORIES: dict[str, Callable[..., Any]] = {
     "commissions.commissionline": f.CommissionLineFactory,
     "commissions.agreementstatusevent": f.AgreementStatusEventFactory,
     "commissions.computationrun": f.ComputationRunFactory,
+    "commissions.clientstakesnapshot": f.ClientStakeSnapshotFactory,
 }
 
 REGISTERED = sorted(

@@ -17,6 +17,7 @@ from commissions.models import (
     AgreementRule,
     AgreementStatus,
     AgreementVersion,
+    ClientStakeSnapshot,
     CommissionLine,
     ComputationStatus,
     Statement,
@@ -119,8 +120,12 @@ def test_the_seed_example_end_to_end_from_canonical_rows() -> None:
         Decimal("0.8") * SOL,
         Decimal("0.04") * SOL,
     )
-    stake_accounts = line_a.breakdown["validators"][0]["stake_accounts"]
-    assert [a["stake_account"] for a in stake_accounts] == [XYZ]
+    assert line_a.breakdown["validators"][0]["stake_accounts"] == 1
+    snapshot = ClientStakeSnapshot.objects.get(partner=partner_a, period=line_a.period)
+    assert snapshot.accounts == {
+        ABC: [[XYZ, "XYZAuthority" + "1" * 32, XYZ, "1000000000000000", "500000000", "25000000"]]
+    }
+    assert snapshot.introduced_stake_native == 1_000_000 * SOL
     statement = Statement.objects.get(partner=partner_a)
     assert (statement.month, statement.status, statement.total_commission_native) == (
         "2025-09",

@@ -80,18 +80,24 @@ class Attribution:
     breakdown: dict[str, Any]
 
 
-def _accounts_json(accounts: Sequence[ClientAccount]) -> list[dict[str, str | None]]:
-    return [
-        {
-            "stake_account": a.stake_account,
-            "withdraw_authority": a.withdraw_authority,
-            "client": a.client,
-            "active_stake": text(a.active_stake),
-            "rewards": text(a.rewards),
-            "commission": text(a.commission),
-        }
-        for a in sorted(accounts, key=lambda a: a.stake_account)
-    ]
+def accounts_json(partner: PartnerFigures) -> dict[str, list[list[str | None]]]:
+    """The partner's stake accounts per validator, compactly: [account, withdraw authority, client,
+    active stake, rewards, commission], in key order. Lines give per-validator counts and sums;
+    this is the stake-account level behind them (stored once per partner and period)."""
+    return {
+        key: [
+            [
+                a.stake_account,
+                a.withdraw_authority,
+                a.client,
+                text(a.active_stake),
+                text(a.rewards),
+                text(a.commission),
+            ]
+            for a in sorted(partner.accounts[key], key=lambda a: a.stake_account)
+        ]
+        for key in sorted(partner.accounts)
+    }
 
 
 class Strategy:
@@ -142,7 +148,7 @@ class StakeWeight(Strategy):
             "introduced_stake": text(introduced),
             "validator_stake": text(figures.active_stake),
             "stake_share": text(share),
-            "stake_accounts": _accounts_json(accounts),
+            "stake_accounts": len(accounts),
         }
 
 
@@ -155,10 +161,10 @@ class ClientRevenue(Strategy):
         accounts = partner.at(figures.validator_key)
         if component == RevenueComponent.COMMISSION:
             amount = sum((Fraction(a.commission) for a in accounts), Fraction(0))
-            return amount, {"clients_commission": text(amount), "stake_accounts": _accounts_json(accounts)}
+            return amount, {"clients_commission": text(amount), "stake_accounts": len(accounts)}
         if component == RevenueComponent.VOTE_REWARDS:
             amount = sum((Fraction(a.rewards) for a in accounts), Fraction(0))
-            return amount, {"clients_rewards": text(amount), "stake_accounts": _accounts_json(accounts)}
+            return amount, {"clients_rewards": text(amount), "stake_accounts": len(accounts)}
         return StakeWeight().validator_base(component, figures, partner)
 
 

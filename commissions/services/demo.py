@@ -58,14 +58,16 @@ def demo_agreements_ensure(*, chain_id: str = "solana-mainnet") -> list[Agreemen
         _clients(demo, chain, authorities[0:3], ClientKind.WITHDRAW_AUTHORITY, START)
         _clients(helios, chain, authorities[3:7], ClientKind.WITHDRAW_AUTHORITY, START)
         _clients(helios, chain, authorities[7:8], ClientKind.WITHDRAW_AUTHORITY, MID_MONTH)  # joins mid-month
-        stake_accounts = list(
-            CanonicalStakeReward.objects.filter(
+        stake_accounts = [
+            address
+            for address in CanonicalStakeReward.objects.filter(
                 period=first, validator_key=validators[1], staker_address__isnull=False
             )
             .exclude(withdraw_authority__in=authorities)
             .order_by("-active_stake_native", "staker_address")
             .values_list("staker_address", flat=True)[:2]
-        )
+            if address
+        ]
         _clients(northwind, chain, stake_accounts, ClientKind.STAKE_ACCOUNT, START)
         specs = [
             DemoAgreement(

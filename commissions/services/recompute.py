@@ -32,9 +32,10 @@ from django.utils import timezone
 from aurora.common.hashing import sha256_hex
 from aurora.common.locks import advisory_lock
 from chains.models import Chain, Period
-from commissions.engine.attribution import PartnerFigures
+from commissions.engine.attribution import PartnerFigures, accounts_json
 from commissions.engine.lines import LineResult, compute_line
 from commissions.models import (
+    ClientStakeSnapshot,
     CommissionLine,
     ComputationRun,
     ComputationStatus,
@@ -203,7 +204,39 @@ def _recompute(period: Period, run: ComputationRun) -> None:
     clients = client_accounts(period, [a.partner_id for a in agreements])
     lines = compute_period(pnl, agreements, clients)
     run.fingerprint = lines_fingerprint(period, lines)
+    _write_snapshots(period, {a.partner_id for a in agreements}, clients)
     LineBook(period, run).apply(lines)
+
+
+def _write_snapshots(period: Period, partners: set[UUID], clients: dict[UUID, PartnerFigures]) -> None:
+    """Each paid partner's stake accounts of the period, rewritten only where they changed."""
+    existing = {
+        s.partner_id: s for s in ClientStakeSnapshot.objects.filter(period=period, partner_id__in=partners)
+    }
+    for partner_id in sorted(partners, key=str):
+        figures = clients.get(partner_id, PartnerFigures())
+        accounts = accounts_json(figures)
+        count = sum(len(rows) for rows in accounts.values())
+        stake = sum((a.active_stake for rows in figures.accounts.values() for a in rows), ZERO)
+        snapshot = existing.get(partner_id)
+        if snapshot is None:
+            ClientStakeSnapshot.objects.create(
+                partner_id=partner_id,
+                chain_id=period.chain_id,
+                period=period,
+                accounts=accounts,
+                account_count=count,
+                introduced_stake_native=stake,
+            )
+        elif snapshot.accounts != accounts:
+            snapshot.accounts, snapshot.account_count, snapshot.introduced_stake_native = (
+                accounts,
+                count,
+                stake,
+            )
+            snapshot.save(
+                update_fields=["accounts", "account_count", "introduced_stake_native", "computed_at"]
+            )
 
 
 def _write_pnl(period: Period, pnl: Sequence[PnlFigures], run: ComputationRun) -> None:

@@ -14,6 +14,7 @@ from commissions.models import (
     AgreementStatusEvent,
     AgreementVersion,
     AttributionMethod,
+    ClientStakeSnapshot,
     CommissionLine,
     ComputationRun,
     ComputationStatus,
@@ -178,3 +179,19 @@ class ComputationRunFactory(DjangoModelFactory[ComputationRun]):
     status = ComputationStatus.SUCCESS
     lines_inserted = 2
     fingerprint = "0" * 64
+
+
+class ClientStakeSnapshotFactory(DjangoModelFactory[ClientStakeSnapshot]):
+    class Meta:
+        model = ClientStakeSnapshot
+
+    partner = factory.SubFactory(PartnerFactory)
+    chain = factory.SubFactory(ChainFactory)
+    period = factory.SubFactory(PeriodFactory, chain=factory.SelfAttribute("..chain"))
+    account_count = 1
+    introduced_stake_native = Decimal("1000000000000000")
+    accounts = factory.LazyFunction(
+        lambda: {
+            "ABC": [["StakeXYZ", "AuthorityXYZ", "AuthorityXYZ", "1000000000000000", "500000000", "25000000"]]
+        }
+    )
