@@ -24,7 +24,7 @@ from bench._support import (
     with_database,
 )
 
-BENCHMARKS = ("staging_throughput", "replayed_epoch", "normalization")
+BENCHMARKS = ("staging_throughput", "replayed_epoch", "normalization", "recompute")
 MEASURED_PATHS = ("ingestion", "aurora", "chains", "config")
 
 

@@ -455,6 +455,12 @@ class ComputationRun(TimeStampedModel):
     adjustments_written = models.PositiveIntegerField(default=0, db_default=0)
     overrides_flagged = models.PositiveIntegerField(default=0, db_default=0)
     fingerprint = models.CharField(max_length=64, default="", blank=True)
+    input_fingerprint = models.CharField(
+        max_length=64, default="", blank=True, help_text="What the period's lines were computed from."
+    )
+    inputs_unchanged = models.BooleanField(
+        default=False, help_text="Nothing changed since the last successful run: nothing was recomputed."
+    )
     error_message = models.TextField(null=True, blank=True)
 
     class Meta:

@@ -145,10 +145,27 @@ def test_recompute_with_nothing_changed_writes_nothing_and_gives_the_same_finger
     (second,) = recompute(world)
 
     assert (second.lines_inserted, second.lines_updated, second.pnl_written) == (0, 0, 0)
-    assert second.lines_unchanged == 1 and second.pnl_unchanged == 1
+    assert second.inputs_unchanged and second.input_fingerprint == first.input_fingerprint
     assert second.fingerprint == first.fingerprint and len(first.fingerprint) == 64
     line.refresh_from_db()
     assert (line.updated_at, Statement.objects.get().updated_at) == stamp
+
+
+def test_any_change_of_inputs_is_recomputed_and_nothing_else_is() -> None:
+    world = seed_world()
+    partner = f.PartnerFactory()
+    active_agreement(partner, RuleSpec(1, "VOTE_REWARDS", "CLIENT_REVENUE", 1_000, chain_id=world.chain.pk))
+    (first,) = recompute(world)
+    assert CommissionLine.objects.get().final_amount_native == 0  # no clients yet
+
+    client(partner, world.chain, XYZ, kind="STAKE_ACCOUNT")  # a client is added
+    (second,) = recompute(world)
+
+    assert not second.inputs_unchanged and second.lines_updated == 1
+    assert CommissionLine.objects.get().final_amount_native == Decimal("0.05") * SOL
+    assert second.input_fingerprint != first.input_fingerprint
+    (third,) = recompute(world)
+    assert third.inputs_unchanged
 
 
 def test_the_fingerprint_does_not_depend_on_the_order_of_evaluation() -> None:
@@ -403,6 +420,7 @@ def statement_with_a_line() -> tuple[World, Any, CommissionLine]:
 def test_an_override_survives_recompute_and_counts_in_the_statement() -> None:
     world, partner, line = statement_with_a_line()
     line_override(line_id=line.pk, amount=Decimal(12_345), reason="goodwill", actor=finance())
+    client(f.PartnerFactory(), world.chain, "Unrelated" + "1" * 35)  # an input changes: a real recompute
 
     (run, _) = recompute(world)
 
@@ -412,7 +430,7 @@ def test_an_override_survives_recompute_and_counts_in_the_statement() -> None:
         "goodwill",
         False,
     )
-    assert run.lines_unchanged == 1 and run.overrides_flagged == 0
+    assert not run.inputs_unchanged and run.lines_unchanged == 1 and run.overrides_flagged == 0
     assert Statement.objects.get(partner=partner).total_commission_native == 12_345 + 50_000
     assert AuditLog.objects.get(resource_id=str(line.pk)).action == "CREATE_OVERRIDE"
 

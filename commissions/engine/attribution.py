@@ -1,8 +1,9 @@
 """Attribution: the base of a commission line, and its breakdown, from one period's figures.
 
-Pure functions of typed inputs (no database). Amounts are exact: bases are summed as fractions
-and rounded once, to the 18 places NUMERIC(48, 18) keeps, half-even. Validators and stake
-accounts are always taken in key order, so the result does not depend on the order of the inputs.
+Pure functions of typed inputs (no database). Sums of amounts are exact; a stake share is
+computed to 80 significant digits; a base is rounded once, to the 18 places NUMERIC(48, 18)
+keeps, half-even. Validators and stake accounts are always taken in key order, so the result does
+not depend on the order of the inputs.
 
 The methods (SPEC.md, "Attribution"):
 - FIXED_SHARE: the component's total over the matched validators.
@@ -17,13 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from fractions import Fraction
 from typing import Any, ClassVar
 
 from commissions.models import AttributionMethod, RevenueComponent
 
 PLACES = Decimal("1e-18")
+EXACT = Context(prec=80)
 
 
 def to_decimal(value: Fraction) -> Decimal:
@@ -32,10 +34,14 @@ def to_decimal(value: Fraction) -> Decimal:
 
 
 def text(value: Fraction | Decimal | int) -> str:
-    """An exact amount for a breakdown: integers as they are, fractions to 18 places, no trailing zeros."""
+    """An exact amount for a breakdown: integers as they are, anything finer to 18 places, no
+    trailing zeros."""
     if isinstance(value, Fraction):
         value = to_decimal(value)
     if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -18:
+            value = value.quantize(PLACES, rounding=ROUND_HALF_EVEN)
         return format(value.normalize(), "f")
     return str(value)
 
@@ -62,21 +68,49 @@ class ClientAccount:
 
 
 @dataclass(frozen=True)
+class ClientTotals:
+    """A partner's clients at one validator, summed once: every rule of the partner reuses them."""
+
+    accounts: int
+    active_stake: Decimal
+    rewards: Decimal
+    commission: Decimal
+
+
+NO_CLIENTS = ClientTotals(0, Decimal(0), Decimal(0), Decimal(0))
+
+
+@dataclass(frozen=True)
 class PartnerFigures:
     """What the partner introduced, per validator: its clients' stake accounts."""
 
     accounts: Mapping[str, Sequence[ClientAccount]] = field(default_factory=dict)
+    _totals: dict[str, ClientTotals] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def at(self, validator_key: str) -> Sequence[ClientAccount]:
         return self.accounts.get(validator_key, ())
 
+    def totals(self, validator_key: str) -> ClientTotals:
+        found = self._totals.get(validator_key)
+        if found is None:
+            accounts = sorted(self.at(validator_key), key=lambda a: a.stake_account)
+            with localcontext(EXACT):  # sums of 18-place amounts: exact at 80 digits
+                found = ClientTotals(
+                    accounts=len(accounts),
+                    active_stake=sum((a.active_stake for a in accounts), Decimal(0)),
+                    rewards=sum((a.rewards for a in accounts), Decimal(0)),
+                    commission=sum((a.commission for a in accounts), Decimal(0)),
+                )
+            self._totals[validator_key] = found if accounts else NO_CLIENTS
+        return found
+
     def introduced_stake(self, validator_keys: Sequence[str]) -> Fraction:
-        return sum((Fraction(a.active_stake) for key in validator_keys for a in self.at(key)), Fraction(0))
+        return sum((Fraction(self.totals(key).active_stake) for key in sorted(validator_keys)), Fraction(0))
 
 
 @dataclass(frozen=True)
 class Attribution:
-    base: Fraction
+    base: Decimal
     breakdown: dict[str, Any]
 
 
@@ -101,24 +135,31 @@ def accounts_json(partner: PartnerFigures) -> dict[str, list[list[str | None]]]:
 
 
 class Strategy:
+    """A base = the sum of per-validator parts, each computed at 80 significant digits in key order
+    and the sum rounded once to 18 places (half-even). Validators that contribute nothing and where
+    the partner has no clients are left out of the breakdown."""
+
     method: ClassVar[str]
 
     def attribute(
         self, component: str, validators: Sequence[ValidatorFigures], partner: PartnerFigures
     ) -> Attribution:
         parts: list[dict[str, Any]] = []
-        base = Fraction(0)
-        for figures in sorted(validators, key=lambda v: v.validator_key):
-            amount, detail = self.validator_base(component, figures, partner)
-            base += amount
-            parts.append({"validator": figures.validator_key, "base": text(amount), **detail})
+        base = Decimal(0)
+        with localcontext(EXACT):
+            for figures in sorted(validators, key=lambda v: v.validator_key):
+                amount, detail = self.validator_base(component, figures, partner)
+                base += amount
+                if amount or detail.get("stake_accounts"):
+                    parts.append({"validator": figures.validator_key, "base": text(amount), **detail})
+            rounded = base.quantize(PLACES, rounding=ROUND_HALF_EVEN)
         return Attribution(
-            base=base, breakdown={"method": self.method, "component": component, "validators": parts}
+            base=rounded, breakdown={"method": self.method, "component": component, "validators": parts}
         )
 
     def validator_base(
         self, component: str, figures: ValidatorFigures, partner: PartnerFigures
-    ) -> tuple[Fraction, dict[str, Any]]:
+    ) -> tuple[Decimal, dict[str, Any]]:
         raise NotImplementedError
 
 
@@ -127,8 +168,8 @@ class FixedShare(Strategy):
 
     def validator_base(
         self, component: str, figures: ValidatorFigures, partner: PartnerFigures
-    ) -> tuple[Fraction, dict[str, Any]]:
-        amount = Fraction(figures.components[component])
+    ) -> tuple[Decimal, dict[str, Any]]:
+        amount = figures.components[component]
         return amount, {"component_total": text(amount)}
 
 
@@ -137,18 +178,18 @@ class StakeWeight(Strategy):
 
     def validator_base(
         self, component: str, figures: ValidatorFigures, partner: PartnerFigures
-    ) -> tuple[Fraction, dict[str, Any]]:
-        accounts = partner.at(figures.validator_key)
-        introduced = sum((Fraction(a.active_stake) for a in accounts), Fraction(0))
-        total = Fraction(figures.active_stake)
-        share = introduced / total if total else Fraction(0)
-        amount = Fraction(figures.components[component]) * share
+    ) -> tuple[Decimal, dict[str, Any]]:
+        clients = partner.totals(figures.validator_key)
+        if not clients.accounts or not figures.active_stake:
+            return Decimal(0), {"stake_accounts": clients.accounts}
+        share = clients.active_stake / figures.active_stake
+        amount = figures.components[component] * share
         return amount, {
             "component_total": text(figures.components[component]),
-            "introduced_stake": text(introduced),
+            "introduced_stake": text(clients.active_stake),
             "validator_stake": text(figures.active_stake),
             "stake_share": text(share),
-            "stake_accounts": len(accounts),
+            "stake_accounts": clients.accounts,
         }
 
 
@@ -157,14 +198,18 @@ class ClientRevenue(Strategy):
 
     def validator_base(
         self, component: str, figures: ValidatorFigures, partner: PartnerFigures
-    ) -> tuple[Fraction, dict[str, Any]]:
-        accounts = partner.at(figures.validator_key)
+    ) -> tuple[Decimal, dict[str, Any]]:
+        clients = partner.totals(figures.validator_key)
         if component == RevenueComponent.COMMISSION:
-            amount = sum((Fraction(a.commission) for a in accounts), Fraction(0))
-            return amount, {"clients_commission": text(amount), "stake_accounts": len(accounts)}
+            return clients.commission, {
+                "clients_commission": text(clients.commission),
+                "stake_accounts": clients.accounts,
+            }
         if component == RevenueComponent.VOTE_REWARDS:
-            amount = sum((Fraction(a.rewards) for a in accounts), Fraction(0))
-            return amount, {"clients_rewards": text(amount), "stake_accounts": len(accounts)}
+            return clients.rewards, {
+                "clients_rewards": text(clients.rewards),
+                "stake_accounts": clients.accounts,
+            }
         return StakeWeight().validator_base(component, figures, partner)
 
 

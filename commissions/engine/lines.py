@@ -18,7 +18,6 @@ from commissions.engine.attribution import (
     PartnerFigures,
     ValidatorFigures,
     text,
-    to_decimal,
 )
 from commissions.engine.tiers import MAX_BPS, TierConfig
 
@@ -54,7 +53,7 @@ def compute_line(
 ) -> LineResult:
     matched = [v for v in validators if terms.validator_key in (None, v.validator_key)]
     attribution = STRATEGIES[terms.method].attribute(terms.component, matched, partner)
-    base = to_decimal(attribution.base)
+    base = attribution.base
     breakdown = dict(attribution.breakdown)
     if terms.tiers is not None:
         if terms.tiers.basis == "base_amount":

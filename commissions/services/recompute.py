@@ -26,7 +26,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from aurora.common.hashing import sha256_hex
@@ -48,6 +48,7 @@ from commissions.selectors import (
     PnlFigures,
     agreements_in_force,
     client_accounts,
+    input_fingerprint,
     operator_validators,
     period_pnl,
     statement_month,
@@ -198,6 +199,16 @@ def _failed(period: Period, triggered_by: str, message: str) -> ComputationRun:
 
 
 def _recompute(period: Period, run: ComputationRun) -> None:
+    inputs = input_fingerprint(period)
+    last = (
+        ComputationRun.objects.filter(period=period, status=ComputationStatus.SUCCESS)
+        .exclude(pk=run.pk)
+        .order_by("-started_at")
+        .first()
+    )
+    if last is not None and last.input_fingerprint == inputs:
+        run.inputs_unchanged, run.input_fingerprint, run.fingerprint = True, inputs, last.fingerprint
+        return
     pnl = period_pnl(period, operator_validators(period.chain))
     _write_pnl(period, pnl, run)
     agreements = agreements_in_force(period)
@@ -206,6 +217,7 @@ def _recompute(period: Period, run: ComputationRun) -> None:
     run.fingerprint = lines_fingerprint(period, lines)
     _write_snapshots(period, {a.partner_id for a in agreements}, clients)
     LineBook(period, run).apply(lines)
+    run.input_fingerprint = input_fingerprint(period)  # after this run's own writes
 
 
 def _write_snapshots(period: Period, partners: set[UUID], clients: dict[UUID, PartnerFigures]) -> None:
@@ -213,6 +225,7 @@ def _write_snapshots(period: Period, partners: set[UUID], clients: dict[UUID, Pa
     existing = {
         s.partner_id: s for s in ClientStakeSnapshot.objects.filter(period=period, partner_id__in=partners)
     }
+    created, changed = [], []
     for partner_id in sorted(partners, key=str):
         figures = clients.get(partner_id, PartnerFigures())
         accounts = accounts_json(figures)
@@ -220,13 +233,15 @@ def _write_snapshots(period: Period, partners: set[UUID], clients: dict[UUID, Pa
         stake = sum((a.active_stake for rows in figures.accounts.values() for a in rows), ZERO)
         snapshot = existing.get(partner_id)
         if snapshot is None:
-            ClientStakeSnapshot.objects.create(
-                partner_id=partner_id,
-                chain_id=period.chain_id,
-                period=period,
-                accounts=accounts,
-                account_count=count,
-                introduced_stake_native=stake,
+            created.append(
+                ClientStakeSnapshot(
+                    partner_id=partner_id,
+                    chain_id=period.chain_id,
+                    period=period,
+                    accounts=accounts,
+                    account_count=count,
+                    introduced_stake_native=stake,
+                )
             )
         elif snapshot.accounts != accounts:
             snapshot.accounts, snapshot.account_count, snapshot.introduced_stake_native = (
@@ -234,9 +249,12 @@ def _write_snapshots(period: Period, partners: set[UUID], clients: dict[UUID, Pa
                 count,
                 stake,
             )
-            snapshot.save(
-                update_fields=["accounts", "account_count", "introduced_stake_native", "computed_at"]
-            )
+            snapshot.computed_at = timezone.now()
+            changed.append(snapshot)
+    ClientStakeSnapshot.objects.bulk_create(created, batch_size=500)
+    ClientStakeSnapshot.objects.bulk_update(
+        changed, ["accounts", "account_count", "introduced_stake_native", "computed_at"], batch_size=500
+    )
 
 
 def _write_pnl(period: Period, pnl: Sequence[PnlFigures], run: ComputationRun) -> None:
@@ -286,21 +304,26 @@ class LineBook:
         for line in lines:
             if line.adjusts_statement_id is not None:
                 self.adjustments[(line.agreement_id, line.rule_order)].append(line)
-        self.statements: dict[tuple[UUID, str], Statement] = {}
+        self.statements: dict[tuple[UUID, str], Statement] = {
+            (s.partner_id, s.month): s
+            for s in Statement.objects.filter(chain_id=period.chain_id, month=self.month)
+        }
         self.touched: dict[UUID, Statement] = {}
+        self.new_lines: list[CommissionLine] = []
+        self.changed_lines: dict[UUID, CommissionLine] = {}
+        self.changed_fields: set[str] = set()
 
     # statements
 
     def statement(self, partner_id: UUID, month: str) -> Statement | None:
         key = (partner_id, month)
-        if key not in self.statements:
+        if key not in self.statements and month != self.month:  # this month's are all loaded
             found = Statement.objects.filter(
                 partner_id=partner_id, chain_id=self.period.chain_id, month=month
             ).first()
-            if found is None:
-                return None
-            self.statements[key] = found
-        return self.statements[key]
+            if found is not None:
+                self.statements[key] = found
+        return self.statements.get(key)
 
     def open_statement(self, partner_id: UUID, month: str) -> Statement:
         found = self.statement(partner_id, month)
@@ -340,8 +363,12 @@ class LineBook:
         )
         for key in keys:
             self._settle(key, wanted.get(key))
-        for statement in self.touched.values():
-            refresh_statement(statement)
+        CommissionLine.objects.bulk_create(self.new_lines, batch_size=2_000)
+        if self.changed_lines:
+            CommissionLine.objects.bulk_update(
+                list(self.changed_lines.values()), sorted(self.changed_fields), batch_size=1_000
+            )
+        refresh_statements(list(self.touched.values()))
 
     def _settle(self, key: tuple[UUID, int], line: ComputedLine | None) -> None:
         regular = self.regular.get(key)
@@ -377,15 +404,17 @@ class LineBook:
         values = _line_values(line)
         if regular is None:
             statement = self.open_statement(partner_id, self.month)
-            CommissionLine.objects.create(
-                agreement_id=line.agreement_id,
-                rule_order=line.rule_order,
-                partner_id=partner_id,
-                chain_id=self.period.chain_id,
-                period=self.period,
-                statement=statement,
-                final_amount_native=values["pre_override_amount_native"],
-                **values,
+            self.new_lines.append(
+                CommissionLine(
+                    agreement_id=line.agreement_id,
+                    rule_order=line.rule_order,
+                    partner_id=partner_id,
+                    chain_id=self.period.chain_id,
+                    period=self.period,
+                    statement=statement,
+                    final_amount_native=values["pre_override_amount_native"],
+                    **values,
+                )
             )
             self.touch(statement)
             self.run.lines_inserted += 1
@@ -409,7 +438,18 @@ class LineBook:
             regular.override_needs_review = True
             self.run.overrides_flagged += 1
         regular.computed_at = timezone.now()
-        regular.save()
+        self.changed_lines[regular.pk] = regular
+        self.changed_fields.update(
+            [
+                *values,
+                "final_amount_native",
+                "override_needs_review",
+                "computed_at",
+                "updated_at",
+                "statement",
+            ]
+        )
+        regular.updated_at = regular.computed_at
         self.touch(regular.statement)
         self.run.lines_updated += 1
 
@@ -528,30 +568,55 @@ def _line_values(line: ComputedLine) -> dict[str, Any]:
     }
 
 
+def refresh_statements(statements: Sequence[Statement]) -> None:
+    """Totals from the statements' lines (called for statements whose lines changed), in two
+    queries. A statement waiting for approval goes back to draft, approvals cleared: nobody
+    approves figures they have not seen."""
+    if not statements:
+        return
+    frozen = [s.pk for s in statements if s.status in FROZEN]
+    if frozen:
+        raise RuntimeError(f"statements {frozen} are frozen; their lines cannot change")
+    sums = {
+        row["statement"]: (row["total"], row["count"])
+        for row in CommissionLine.objects.filter(statement__in=statements)
+        .values("statement")
+        .annotate(total=Sum("final_amount_native"), count=Count("pk"))
+    }
+    now = timezone.now()
+    changed = []
+    for statement in statements:
+        total, count = sums.get(statement.pk, (ZERO, 0))
+        before = (statement.total_commission_native, statement.line_count, statement.status)
+        statement.total_commission_native, statement.line_count = total or ZERO, count
+        if statement.status == StatementStatus.PENDING_APPROVAL:
+            statement.status = StatementStatus.DRAFT
+            statement.first_approved_by = None
+            statement.first_approved_at = None
+            statement.metadata = {
+                **(statement.metadata or {}),
+                "returned_to_draft": "lines changed by a recompute",
+            }
+        if before != (statement.total_commission_native, statement.line_count, statement.status):
+            statement.updated_at = now
+            changed.append(statement)
+    Statement.objects.bulk_update(
+        changed,
+        [
+            "total_commission_native",
+            "line_count",
+            "status",
+            "first_approved_by",
+            "first_approved_at",
+            "metadata",
+            "updated_at",
+        ],
+        batch_size=500,
+    )
+
+
 def refresh_statement(statement: Statement) -> None:
-    """Totals from the statement's lines (called for statements whose lines changed). A statement
-    waiting for approval goes back to draft, approvals cleared: nobody approves figures they have
-    not seen."""
-    lines = CommissionLine.objects.filter(statement=statement)
-    total = sum((line.final_amount_native for line in lines.only("final_amount_native")), ZERO)
-    count = lines.count()
-    if statement.status in FROZEN:
-        raise RuntimeError(f"statement {statement.pk} is frozen; its lines cannot change")
-    fields = []
-    if (statement.total_commission_native, statement.line_count) != (total, count):
-        statement.total_commission_native, statement.line_count = total, count
-        fields += ["total_commission_native", "line_count"]
-    if statement.status == StatementStatus.PENDING_APPROVAL:
-        statement.status = StatementStatus.DRAFT
-        statement.first_approved_by = None
-        statement.first_approved_at = None
-        statement.metadata = {
-            **(statement.metadata or {}),
-            "returned_to_draft": "lines changed by a recompute",
-        }
-        fields += ["status", "first_approved_by", "first_approved_at", "metadata"]
-    if fields:
-        statement.save(update_fields=[*fields, "updated_at"])
+    refresh_statements([statement])
 
 
 def _next_month(month: str) -> str:

@@ -9,6 +9,11 @@ from commissions.services.recompute import RecomputeError, recompute_range
 
 
 def describe(run: ComputationRun) -> str:
+    if run.inputs_unchanged:
+        return (
+            f"period {run.period.period_identifier}: {run.status}  inputs unchanged since the last run: "
+            f"nothing recomputed  {run.duration_seconds} s  fingerprint {run.fingerprint[:16]}"
+        )
     line = (
         f"period {run.period.period_identifier}: {run.status}  P&L {run.pnl_written} written, "
         f"{run.pnl_unchanged} unchanged  lines {run.lines_inserted} new, {run.lines_updated} updated, "
