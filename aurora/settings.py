@@ -135,6 +135,9 @@ AURORA_PROVIDERS_FILE = Path(
     env.str("AURORA_PROVIDERS_FILE", default=str(BASE_DIR / "config" / "providers.yaml"))
 )
 
+# Statements need two different Finance/Admin approvers, neither of them the preparer.
+AURORA_STATEMENT_DUAL_CONTROL: bool = env.bool("AURORA_STATEMENT_DUAL_CONTROL", default=True)
+
 # Recorded provider responses served by the `replay` provider (and written by `ingest --record`).
 AURORA_RECORDINGS_DIR = Path(
     env.str("AURORA_RECORDINGS_DIR", default=str(BASE_DIR / "ingestion" / "recordings"))

@@ -716,3 +716,42 @@ def test_the_shipped_recordings_give_lines_and_draft_statements_for_the_demo_par
     again = recompute_range(chain_id=CHAIN, first=850, last=853)
     assert [r.fingerprint for r in again] == [r.fingerprint for r in runs]
     assert sum(r.lines_inserted + r.lines_updated for r in again) == 0
+
+
+def test_a_stake_account_claimed_directly_is_not_also_counted_through_its_withdraw_authority() -> None:
+    world = make_world()
+    authority = "SharedAuthority" + "1" * 29
+    world.figures(
+        world.period(850, SEPT_10),
+        ABC,
+        fees=Decimal(1_000_000),
+        stake=100 * SOL,
+        accounts=(
+            ("StakeOne" + "1" * 36, authority, 10 * SOL, Decimal(0), Decimal(0)),
+            ("StakeTwo" + "1" * 36, authority, 30 * SOL, Decimal(0), Decimal(0)),
+        ),
+    )
+    direct, by_authority = f.PartnerFactory(partner_name="Direct"), f.PartnerFactory(partner_name="Authority")
+    client(direct, world.chain, "StakeOne" + "1" * 36, kind="STAKE_ACCOUNT")
+    client(by_authority, world.chain, authority)
+    for partner in (direct, by_authority):
+        active_agreement(partner, RuleSpec(1, "EXEC_FEES", "STAKE_WEIGHT", 10_000, chain_id=world.chain.pk))
+
+    recompute(world)
+
+    assert lines_of(direct)[0].final_amount_native == 100_000  # 10 of 100 SOL
+    assert lines_of(by_authority)[0].final_amount_native == 300_000  # only the other account: 30 of 100
+
+
+def test_without_dual_control_one_approver_other_than_the_preparer_is_enough(settings: Any) -> None:
+    settings.AURORA_STATEMENT_DUAL_CONTROL = False
+    _, partner, _ = statement_with_a_line()
+    statement = Statement.objects.get(partner=partner)
+    preparer = finance("preparer")
+    statement_submit(statement_id=statement.pk, actor=preparer)
+    with pytest.raises(StatementError, match="preparer cannot approve"):
+        statement_approve(statement_id=statement.pk, actor=preparer)
+
+    approved = statement_approve(statement_id=statement.pk, actor=finance("approver"))
+
+    assert approved.status == StatementStatus.APPROVED and approved.first_approved_by is None

@@ -84,7 +84,7 @@ def test_seed_example_client_revenue_ten_percent_of_the_client_s_rewards() -> No
 
     assert line.amount == Decimal("0.05") * SOL
     assert line.breakdown["validators"][0]["stake_accounts"] == 1
-    assert line.breakdown["validators"][0]["clients_rewards"] == "500000000"
+    assert line.breakdown["validators"][0]["base"] == "500000000"
 
 
 # ---- methods ------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from fractions import Fraction
+from functools import cached_property
 from typing import Any, ClassVar
 
 from commissions.models import AttributionMethod, RevenueComponent
@@ -36,13 +37,10 @@ def to_decimal(value: Fraction) -> Decimal:
 def text(value: Fraction | Decimal | int) -> str:
     """An exact amount for a breakdown: integers as they are, anything finer to 18 places, no
     trailing zeros."""
+    if type(value) is Decimal:
+        return format(value.quantize(PLACES, rounding=ROUND_HALF_EVEN).normalize(), "f")
     if isinstance(value, Fraction):
-        value = to_decimal(value)
-    if isinstance(value, Decimal):
-        exponent = value.as_tuple().exponent
-        if isinstance(exponent, int) and exponent < -18:
-            value = value.quantize(PLACES, rounding=ROUND_HALF_EVEN)
-        return format(value.normalize(), "f")
+        return text(to_decimal(value))
     return str(value)
 
 
@@ -53,6 +51,11 @@ class ValidatorFigures:
     validator_key: str
     components: Mapping[str, Decimal]  # RevenueComponent -> amount
     active_stake: Decimal
+
+    @cached_property
+    def texts(self) -> dict[str, str]:
+        """The figures as breakdowns show them, formatted once for all the period's lines."""
+        return {"active_stake": text(self.active_stake), **{k: text(v) for k, v in self.components.items()}}
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,10 @@ class ClientTotals:
     active_stake: Decimal
     rewards: Decimal
     commission: Decimal
+
+    @cached_property
+    def texts(self) -> tuple[str, str, str]:
+        return text(self.active_stake), text(self.rewards), text(self.commission)
 
 
 NO_CLIENTS = ClientTotals(0, Decimal(0), Decimal(0), Decimal(0))
@@ -124,14 +131,19 @@ def accounts_json(partner: PartnerFigures) -> dict[str, list[list[str | None]]]:
                 a.stake_account,
                 a.withdraw_authority,
                 a.client,
-                text(a.active_stake),
-                text(a.rewards),
-                text(a.commission),
+                stored(a.active_stake),
+                stored(a.rewards),
+                stored(a.commission),
             ]
             for a in sorted(partner.accounts[key], key=lambda a: a.stake_account)
         ]
         for key in sorted(partner.accounts)
     }
+
+
+def stored(value: Decimal) -> str:
+    """An amount read from the database (18 places at most) without trailing zeros."""
+    return format(value.normalize(), "f")
 
 
 class Strategy:
@@ -169,8 +181,7 @@ class FixedShare(Strategy):
     def validator_base(
         self, component: str, figures: ValidatorFigures, partner: PartnerFigures
     ) -> tuple[Decimal, dict[str, Any]]:
-        amount = figures.components[component]
-        return amount, {"component_total": text(amount)}
+        return figures.components[component], {}
 
 
 class StakeWeight(Strategy):
@@ -185,9 +196,9 @@ class StakeWeight(Strategy):
         share = clients.active_stake / figures.active_stake
         amount = figures.components[component] * share
         return amount, {
-            "component_total": text(figures.components[component]),
-            "introduced_stake": text(clients.active_stake),
-            "validator_stake": text(figures.active_stake),
+            "component_total": figures.texts[component],
+            "introduced_stake": clients.texts[0],
+            "validator_stake": figures.texts["active_stake"],
             "stake_share": text(share),
             "stake_accounts": clients.accounts,
         }

@@ -15,11 +15,13 @@ from typing import Any
 
 from commissions.engine.attribution import (
     STRATEGIES,
+    Attribution,
     PartnerFigures,
     ValidatorFigures,
     text,
 )
 from commissions.engine.tiers import MAX_BPS, TierConfig
+from commissions.models import AttributionMethod
 
 
 @dataclass(frozen=True)
@@ -48,11 +50,29 @@ class LineResult:
         return math.floor(self.rate * MAX_BPS)
 
 
+AttributionCache = dict[tuple[Any, ...], Attribution]
+
+
 def compute_line(
-    terms: RuleTerms, validators: Sequence[ValidatorFigures], partner: PartnerFigures
+    terms: RuleTerms,
+    validators: Sequence[ValidatorFigures],
+    partner: PartnerFigures,
+    cache: AttributionCache | None = None,
 ) -> LineResult:
+    """One line. `cache` shares attributions between the lines of a period: a FIXED_SHARE base
+    depends only on the component and the validator filter; the others on the partner too."""
     matched = [v for v in validators if terms.validator_key in (None, v.validator_key)]
-    attribution = STRATEGIES[terms.method].attribute(terms.component, matched, partner)
+    key = (
+        terms.method,
+        terms.component,
+        terms.validator_key,
+        None if terms.method == AttributionMethod.FIXED_SHARE else id(partner),
+    )
+    attribution = cache.get(key) if cache is not None else None
+    if attribution is None:
+        attribution = STRATEGIES[terms.method].attribute(terms.component, matched, partner)
+        if cache is not None:
+            cache[key] = attribution
     base = attribution.base
     breakdown = dict(attribution.breakdown)
     if terms.tiers is not None:

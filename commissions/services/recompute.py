@@ -29,11 +29,12 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from aurora.common.bulk import copy_instances
 from aurora.common.hashing import sha256_hex
 from aurora.common.locks import advisory_lock
 from chains.models import Chain, Period
 from commissions.engine.attribution import PartnerFigures, accounts_json
-from commissions.engine.lines import LineResult, compute_line
+from commissions.engine.lines import AttributionCache, LineResult, compute_line
 from commissions.models import (
     ClientStakeSnapshot,
     CommissionLine,
@@ -102,6 +103,7 @@ def compute_period(
 ) -> list[ComputedLine]:
     """Every line of the period, in key order (pure: no database)."""
     figures = [p.as_validator_figures() for p in sorted(pnl, key=lambda p: p.validator_key)]
+    cache: AttributionCache = {}
     lines = []
     for agreement in sorted(agreements, key=lambda a: str(a.agreement_id)):
         partner = clients.get(agreement.partner_id, PartnerFigures())
@@ -116,7 +118,7 @@ def compute_period(
                     validator_key=rule.terms.validator_key,
                     component=rule.terms.component,
                     method=rule.terms.method,
-                    result=compute_line(rule.terms, figures, partner),
+                    result=compute_line(rule.terms, figures, partner, cache),
                 )
             )
     return sorted(lines, key=lambda line: (str(line.agreement_id), line.rule_order))
@@ -251,7 +253,7 @@ def _write_snapshots(period: Period, partners: set[UUID], clients: dict[UUID, Pa
             )
             snapshot.computed_at = timezone.now()
             changed.append(snapshot)
-    ClientStakeSnapshot.objects.bulk_create(created, batch_size=500)
+    copy_instances(ClientStakeSnapshot, created)
     ClientStakeSnapshot.objects.bulk_update(
         changed, ["accounts", "account_count", "introduced_stake_native", "computed_at"], batch_size=500
     )
@@ -363,7 +365,7 @@ class LineBook:
         )
         for key in keys:
             self._settle(key, wanted.get(key))
-        CommissionLine.objects.bulk_create(self.new_lines, batch_size=2_000)
+        copy_instances(CommissionLine, self.new_lines)
         if self.changed_lines:
             CommissionLine.objects.bulk_update(
                 list(self.changed_lines.values()), sorted(self.changed_fields), batch_size=1_000

@@ -107,7 +107,7 @@ def statement_approve(*, statement_id: UUID, actor: User) -> Statement:
         raise StatementError("dual control: a second, different approver is needed")
     before = snapshot(statement, STATEMENT_FIELDS)
     now = timezone.now()
-    dual = getattr(settings, "AURORA_STATEMENT_DUAL_CONTROL", True)
+    dual = settings.AURORA_STATEMENT_DUAL_CONTROL
     if dual and statement.first_approved_by_id is None:
         statement.first_approved_by, statement.first_approved_at = actor, now
     else:
