@@ -189,7 +189,7 @@ def setup() -> None:
                 "commission_rate_bps",
             ]
 
-            def stake_rows() -> Any:
+            def stake_rows(period: Any = period, payloads: dict[Any, Any] = payloads) -> Any:
                 for v, key in enumerate(validators):
                     base = (CHAIN, period.pk, key, provider.pk, payloads[(key, "REWARDS")], now, now, now)
                     total_stake = total_commission = 0
@@ -352,7 +352,8 @@ def child(mode: str) -> dict[str, Any]:
                 JOIN canonical_stake_rewards r ON r.period_id = p.period_id AND r.superseded_at IS NULL
                      AND r.staker_address IS NOT NULL
                 JOIN partner_clients c ON c.chain_id = r.chain_id AND c.address = r.withdraw_authority
-                     AND c.effective_from <= p.period_end AND (c.effective_until IS NULL OR c.effective_until > p.period_end)
+                     AND c.effective_from <= p.period_end
+                     AND (c.effective_until IS NULL OR c.effective_until > p.period_end)
                 WHERE p.chain_id = %s
                 GROUP BY 1, 2, 3
                 """,
@@ -361,10 +362,12 @@ def child(mode: str) -> dict[str, Any]:
             groups = len(cursor.fetchall())
             cursor.execute(
                 """
-                SELECT f.period_id, f.validator_key, f.total_fees_native, m.total_mev_native, a.commission_native
+                SELECT f.period_id, f.validator_key, f.total_fees_native, m.total_mev_native,
+                       a.commission_native
                 FROM canonical_validator_fees f
                 JOIN canonical_validator_mev m USING (period_id, validator_key)
-                JOIN canonical_stake_rewards a ON a.period_id = f.period_id AND a.validator_key = f.validator_key
+                JOIN canonical_stake_rewards a
+                  ON a.period_id = f.period_id AND a.validator_key = f.validator_key
                      AND a.staker_address IS NULL AND a.superseded_at IS NULL
                 WHERE f.superseded_at IS NULL AND m.superseded_at IS NULL
                 """
@@ -438,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
             ("per period", ", ".join(f"{s:.1f}" for s in full["per_period"]) + " s"),
             (
                 "nothing changed",
-                f"{again['wall']:.1f} s, {again['lines_written']} written (target <= {TARGET_UNCHANGED:.0f} s)",
+                f"{again['wall']:.1f} s, {again['lines_written']} written "
+                f"(target <= {TARGET_UNCHANGED:.0f} s)",
             ),
             (
                 "plain SQL aggregate",

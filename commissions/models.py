@@ -499,6 +499,9 @@ class ClientStakeSnapshot(models.Model):
         blank=True,
         help_text="{validator: [[stake account, withdraw authority, client, stake, rewards, commission]]}",
     )
+    digest = models.CharField(
+        max_length=32, default="", blank=True, help_text="MD5 of the accounts as computed."
+    )
     computed_at = models.DateTimeField(auto_now=True, db_default=Now())
 
     class Meta:

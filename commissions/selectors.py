@@ -17,7 +17,7 @@ from django.db.models import Q
 
 from canonical.models import CanonicalStakeReward, CanonicalValidatorFees, CanonicalValidatorMev
 from chains.models import Chain, Period, ValidatorIdentity
-from commissions.engine.attribution import ClientAccount, PartnerFigures, ValidatorFigures
+from commissions.engine.attribution import ClientTotals, PartnerFigures, ValidatorFigures
 from commissions.engine.lines import RuleTerms
 from commissions.engine.tiers import TierConfig
 from commissions.models import (
@@ -115,8 +115,62 @@ def period_pnl(period: Period, validators: Sequence[str]) -> list[PnlFigures]:
     return result
 
 
-def client_accounts(period: Period, partner_ids: Iterable[UUID]) -> dict[UUID, PartnerFigures]:
-    """Each partner's clients' stake accounts in the period, per validator.
+@dataclass(frozen=True)
+class ClientSnapshot:
+    """A partner's clients' stake accounts in a period, as JSON text built by the database."""
+
+    account_count: int
+    introduced_stake: Decimal
+    accounts_json: str  # {validator: [[account, withdraw authority, client, stake, rewards, commission]]}
+    digest: str
+
+
+EMPTY_SNAPSHOT = ClientSnapshot(0, ZERO, "{}", "99914b932bd37a50b983c5e7c90ae93b")  # md5 of "{}"
+
+CLIENTS_SQL = """
+WITH clients AS (
+    SELECT partner_id, address, kind FROM partner_clients
+    WHERE chain_id = %(chain)s AND effective_from <= %(end)s
+      AND (effective_until IS NULL OR effective_until > %(end)s)
+), accounts AS (
+    SELECT validator_key, staker_address, withdraw_authority, active_stake_native, rewards_native,
+           commission_native
+    FROM canonical_stake_rewards
+    WHERE period_id = %(period)s AND superseded_at IS NULL AND staker_address IS NOT NULL
+), matched AS MATERIALIZED (
+    SELECT c.partner_id, a.*, c.address AS client
+    FROM accounts a JOIN clients c ON c.kind = 'STAKE_ACCOUNT' AND c.address = a.staker_address
+    WHERE c.partner_id = ANY(%(partners)s)
+    UNION ALL
+    SELECT c.partner_id, a.*, c.address AS client
+    FROM accounts a JOIN clients c ON c.kind = 'WITHDRAW_AUTHORITY' AND c.address = a.withdraw_authority
+    WHERE c.partner_id = ANY(%(partners)s)
+      AND NOT EXISTS (SELECT 1 FROM clients d WHERE d.kind = 'STAKE_ACCOUNT' AND d.address = a.staker_address)
+), per_validator AS (
+    SELECT partner_id, validator_key, count(*) AS n, sum(coalesce(active_stake_native, 0)) AS stake,
+           sum(rewards_native) AS rewards, sum(commission_native) AS commission,
+           json_agg(json_build_array(staker_address, withdraw_authority, client,
+                                     trim_scale(coalesce(active_stake_native, 0))::text,
+                                     trim_scale(rewards_native)::text, trim_scale(commission_native)::text)
+                    ORDER BY staker_address) AS accounts
+    FROM matched GROUP BY partner_id, validator_key
+), documents AS (
+    SELECT partner_id, sum(n) AS n, sum(stake) AS stake,
+           json_object_agg(validator_key, accounts ORDER BY validator_key)::text AS doc
+    FROM per_validator GROUP BY partner_id
+)
+SELECT 'v', partner_id, validator_key, n, stake, rewards, commission, NULL, NULL FROM per_validator
+UNION ALL
+SELECT 'p', partner_id, NULL, n, stake, NULL, NULL, doc, md5(doc) FROM documents
+"""
+
+
+def client_figures(
+    period: Period, partner_ids: Iterable[UUID]
+) -> tuple[dict[UUID, PartnerFigures], dict[UUID, ClientSnapshot]]:
+    """Each partner's clients in the period: per-validator totals for the engine, and the stake
+    accounts behind them as the partner's snapshot. Summed and formatted by the database, in one
+    query.
 
     A client counts while the period's end is within its effective dates. A stake account claimed
     directly (STAKE_ACCOUNT) belongs to that claim even if its withdraw authority is claimed by
@@ -124,55 +178,27 @@ def client_accounts(period: Period, partner_ids: Iterable[UUID]) -> dict[UUID, P
     """
     partners = sorted(set(partner_ids))
     if not partners:
-        return {}
+        return {}, {}
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            WITH clients AS (
-                SELECT partner_id, address, kind FROM partner_clients
-                WHERE chain_id = %(chain)s AND effective_from <= %(end)s
-                  AND (effective_until IS NULL OR effective_until > %(end)s)
-            ), accounts AS (
-                SELECT validator_key, staker_address, withdraw_authority, active_stake_native,
-                       rewards_native, commission_native
-                FROM canonical_stake_rewards
-                WHERE period_id = %(period)s AND superseded_at IS NULL AND staker_address IS NOT NULL
-            )
-            SELECT c.partner_id, a.validator_key, a.staker_address, a.withdraw_authority, c.address,
-                   a.active_stake_native, a.rewards_native, a.commission_native
-            FROM accounts a JOIN clients c ON c.kind = 'STAKE_ACCOUNT' AND c.address = a.staker_address
-            WHERE c.partner_id = ANY(%(partners)s)
-            UNION ALL
-            SELECT c.partner_id, a.validator_key, a.staker_address, a.withdraw_authority, c.address,
-                   a.active_stake_native, a.rewards_native, a.commission_native
-            FROM accounts a
-            JOIN clients c ON c.kind = 'WITHDRAW_AUTHORITY' AND c.address = a.withdraw_authority
-            WHERE c.partner_id = ANY(%(partners)s)
-              AND NOT EXISTS (
-                  SELECT 1 FROM clients d WHERE d.kind = 'STAKE_ACCOUNT' AND d.address = a.staker_address
-              )
-            """,
+            CLIENTS_SQL,
             {"chain": period.chain_id, "end": period.period_end, "period": period.pk, "partners": partners},
         )
         rows = cursor.fetchall()
-    grouped: dict[UUID, dict[str, list[ClientAccount]]] = defaultdict(lambda: defaultdict(list))
-    for partner, validator, account, withdrawer, client, stake, rewards, commission in rows:
-        grouped[partner][validator].append(
-            ClientAccount(
-                stake_account=account,
-                withdraw_authority=withdrawer,
-                client=client,
-                active_stake=stake or ZERO,
-                rewards=rewards,
-                commission=commission,
-            )
-        )
+    totals: dict[UUID, dict[str, ClientTotals]] = defaultdict(dict)
+    snapshots: dict[UUID, ClientSnapshot] = {}
+    for kind, partner, validator, count, stake, rewards, commission, document, digest in rows:
+        if kind == "v":
+            totals[partner][validator] = ClientTotals(int(count), stake, rewards, commission)
+        else:
+            snapshots[partner] = ClientSnapshot(int(count), stake, document, digest)
     return {
-        partner: PartnerFigures(
-            {key: sorted(accounts, key=lambda a: a.stake_account) for key, accounts in by_validator.items()}
-        )
-        for partner, by_validator in grouped.items()
-    }
+        partner: PartnerFigures.from_totals(by_validator) for partner, by_validator in totals.items()
+    }, snapshots
+
+
+def client_accounts(period: Period, partner_ids: Iterable[UUID]) -> dict[UUID, PartnerFigures]:
+    return client_figures(period, partner_ids)[0]
 
 
 @dataclass(frozen=True)

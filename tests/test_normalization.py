@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, connections, transaction
 
 from aurora.common.hashing import sha256_hex
 from aurora.common.locks import _lock_id
-from canonical import services, writing
+from canonical import services
 from canonical.models import (
     CanonicalStakeReward,
     CanonicalValidatorFees,
@@ -619,7 +619,7 @@ def test_outside_a_transaction_a_period_is_written_by_its_own_connection_and_com
     monkeypatch.setenv("SOLANABEACH_API_KEY", "demo-key")
     load_registry()
     replay(first=850, last=851)
-    real = writing.insert_lines
+    real = history.insert_lines
     calls = {"n": 0}
 
     def fails_on_the_fifth_write(*args: Any) -> int:
@@ -628,7 +628,6 @@ def test_outside_a_transaction_a_period_is_written_by_its_own_connection_and_com
             raise RuntimeError("connection lost")
         return real(*args)
 
-    monkeypatch.setattr(writing, "insert_lines", fails_on_the_fifth_write)
     monkeypatch.setattr(history, "insert_lines", fails_on_the_fifth_write)
     (failed,) = normalize(850, 850)
 

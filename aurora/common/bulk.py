@@ -8,12 +8,20 @@ as the ORM would (`pre_save`), and values are prepared by the fields themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 from psycopg import sql
+
+from aurora.common.hashing import canonical_json
+
+COPY_CHUNK = 1 << 20
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def copy_instances(model: type[Model], instances: Iterable[Model]) -> int:
@@ -32,3 +40,54 @@ def copy_instances(model: type[Model], instances: Iterable[Model]) -> int:
 
 def _prepared(field: Any, instance: Model) -> Any:
     return field.get_db_prep_save(field.pre_save(instance, True), connection)
+
+
+def copy_text(value: Any) -> str:
+    """One value in COPY's text format."""
+    if type(value) is str:
+        return value if value.isalnum() else value.translate(_ESCAPES)
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, int | Decimal | UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        value = canonical_json(value)
+    return str(value).translate(_ESCAPES)
+
+
+def copy_line(values: Iterable[Any]) -> str:
+    return "\t".join(map(copy_text, values)) + "\n"
+
+
+def column(model: type[Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field):
+        raise TypeError(f"{model.__name__}.{name} is not a column")
+    return str(field.column)
+
+
+def insert_lines(model: type[Model], columns: Sequence[str], lines: Sequence[str]) -> int:
+    """COPY pre-built text lines (see `copy_line`) into the model's table; returns the row count."""
+    if not lines:
+        return 0
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(model._meta.db_table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    )
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        chunk: list[str] = []
+        size = 0
+        for line in lines:
+            chunk.append(line)
+            size += len(line)
+            if size >= COPY_CHUNK:
+                copy.write("".join(chunk))
+                chunk, size = [], 0
+        if chunk:
+            copy.write("".join(chunk))
+    return len(lines)

@@ -7,12 +7,13 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from aurora.common.bulk import column, copy_text, insert_lines
 from aurora.common.ids import uuid7
 from canonical.models import FindingKind, ReconciliationFinding, Severity
 from canonical.normalization.context import RunContext, WriteCounts
 from canonical.normalization.validator import Parsed, TableRows
 from canonical.rows import RowValues, TableSpec, plain
-from canonical.writing import COMMON_COLUMNS, column, copy_text, insert_lines, supersede_rows
+from canonical.writing import COMMON_COLUMNS, supersede_rows
 
 MAX_CHANGED_EXAMPLES = 20
 

@@ -94,6 +94,13 @@ class PartnerFigures:
     accounts: Mapping[str, Sequence[ClientAccount]] = field(default_factory=dict)
     _totals: dict[str, ClientTotals] = field(default_factory=dict, init=False, repr=False, compare=False)
 
+    @classmethod
+    def from_totals(cls, totals: Mapping[str, ClientTotals]) -> PartnerFigures:
+        """Figures from per-validator totals summed elsewhere (the database)."""
+        figures = cls()
+        figures._totals.update(totals)
+        return figures
+
     def at(self, validator_key: str) -> Sequence[ClientAccount]:
         return self.accounts.get(validator_key, ())
 
@@ -119,26 +126,6 @@ class PartnerFigures:
 class Attribution:
     base: Decimal
     breakdown: dict[str, Any]
-
-
-def accounts_json(partner: PartnerFigures) -> dict[str, list[list[str | None]]]:
-    """The partner's stake accounts per validator, compactly: [account, withdraw authority, client,
-    active stake, rewards, commission], in key order. Lines give per-validator counts and sums;
-    this is the stake-account level behind them (stored once per partner and period)."""
-    return {
-        key: [
-            [
-                a.stake_account,
-                a.withdraw_authority,
-                a.client,
-                stored(a.active_stake),
-                stored(a.rewards),
-                stored(a.commission),
-            ]
-            for a in sorted(partner.accounts[key], key=lambda a: a.stake_account)
-        ]
-        for key in sorted(partner.accounts)
-    }
 
 
 def stored(value: Decimal) -> str:
