@@ -115,19 +115,7 @@ def period_pnl(period: Period, validators: Sequence[str]) -> list[PnlFigures]:
     return result
 
 
-@dataclass(frozen=True)
-class ClientSnapshot:
-    """A partner's clients' stake accounts in a period, as JSON text built by the database."""
-
-    account_count: int
-    introduced_stake: Decimal
-    accounts_json: str  # {validator: [[account, withdraw authority, client, stake, rewards, commission]]}
-    digest: str
-
-
-EMPTY_SNAPSHOT = ClientSnapshot(0, ZERO, "{}", "99914b932bd37a50b983c5e7c90ae93b")  # md5 of "{}"
-
-CLIENTS_SQL = """
+_CLIENT_TOTALS = """
 WITH clients AS (
     SELECT partner_id, address, kind FROM partner_clients
     WHERE chain_id = %(chain)s AND effective_from <= %(end)s
@@ -146,7 +134,7 @@ WITH clients AS (
     FROM accounts a JOIN clients c ON c.kind = 'WITHDRAW_AUTHORITY' AND c.address = a.withdraw_authority
     WHERE c.partner_id = ANY(%(partners)s)
       AND NOT EXISTS (SELECT 1 FROM clients d WHERE d.kind = 'STAKE_ACCOUNT' AND d.address = a.staker_address)
-), per_validator AS (
+), per_validator AS MATERIALIZED (
     SELECT partner_id, validator_key, count(*) AS n, sum(coalesce(active_stake_native, 0)) AS stake,
            sum(rewards_native) AS rewards, sum(commission_native) AS commission,
            json_agg(json_build_array(staker_address, withdraw_authority, client,
@@ -154,23 +142,42 @@ WITH clients AS (
                                      trim_scale(rewards_native)::text, trim_scale(commission_native)::text)
                     ORDER BY staker_address) AS accounts
     FROM matched GROUP BY partner_id, validator_key
-), documents AS (
-    SELECT partner_id, sum(n) AS n, sum(stake) AS stake,
-           json_object_agg(validator_key, accounts ORDER BY validator_key)::text AS doc
-    FROM per_validator GROUP BY partner_id
-)
-SELECT 'v', partner_id, validator_key, n, stake, rewards, commission, NULL, NULL FROM per_validator
-UNION ALL
-SELECT 'p', partner_id, NULL, n, stake, NULL, NULL, doc, md5(doc) FROM documents
+)"""
+# Stores each partner's stake accounts (documents) in the same statement: the detail never leaves
+# the database, and a snapshot is rewritten only where its digest changed.
+_STORE_SNAPSHOTS = """, documents AS (
+    SELECT p.partner_id, coalesce(sum(v.n), 0) AS n, coalesce(sum(v.stake), 0) AS stake,
+           coalesce(json_object_agg(v.validator_key, v.accounts ORDER BY v.validator_key)
+                    FILTER (WHERE v.validator_key IS NOT NULL)::text, '{}') AS doc
+    FROM unnest(%(partners)s::uuid[]) AS p(partner_id)
+    LEFT JOIN per_validator v USING (partner_id)
+    GROUP BY p.partner_id
+), snapshots AS (
+    INSERT INTO client_stake_snapshots
+        (snapshot_id, partner_id, chain_id, period_id, account_count, introduced_stake_native, accounts,
+         digest, computed_at)
+    SELECT gen_random_uuid(), partner_id, %(chain)s, %(period)s, n, stake, doc::jsonb, md5(doc), now()
+    FROM documents
+    ON CONFLICT (partner_id, period_id) DO UPDATE
+        SET account_count = EXCLUDED.account_count,
+            introduced_stake_native = EXCLUDED.introduced_stake_native,
+            accounts = EXCLUDED.accounts, digest = EXCLUDED.digest, computed_at = EXCLUDED.computed_at
+        WHERE client_stake_snapshots.digest IS DISTINCT FROM EXCLUDED.digest
+    RETURNING 1
+)"""
+_SELECT_TOTALS = """
+SELECT partner_id, validator_key, n, stake, rewards, commission FROM per_validator
 """
 
 
 def client_figures(
-    period: Period, partner_ids: Iterable[UUID]
-) -> tuple[dict[UUID, PartnerFigures], dict[UUID, ClientSnapshot]]:
-    """Each partner's clients in the period: per-validator totals for the engine, and the stake
-    accounts behind them as the partner's snapshot. Summed and formatted by the database, in one
-    query.
+    period: Period, partner_ids: Iterable[UUID], *, snapshot: bool = False
+) -> dict[UUID, PartnerFigures]:
+    """Each partner's clients in the period, as per-validator totals summed by the database.
+
+    With `snapshot`, the same statement also stores each partner's stake accounts behind the
+    totals (client_stake_snapshots, rewritten only where they changed), so the account-level
+    detail never travels to Python.
 
     A client counts while the period's end is within its effective dates. A stake account claimed
     directly (STAKE_ACCOUNT) belongs to that claim even if its withdraw authority is claimed by
@@ -178,27 +185,26 @@ def client_figures(
     """
     partners = sorted(set(partner_ids))
     if not partners:
-        return {}, {}
+        return {}
+    query = _CLIENT_TOTALS + (_STORE_SNAPSHOTS if snapshot else "") + _SELECT_TOTALS
+    parameters = {
+        "chain": period.chain_id,
+        "end": period.period_end,
+        "period": period.pk,
+        "partners": partners,
+    }
     with connection.cursor() as cursor:
-        cursor.execute(
-            CLIENTS_SQL,
-            {"chain": period.chain_id, "end": period.period_end, "period": period.pk, "partners": partners},
-        )
+        cursor.execute(query, parameters)
         rows = cursor.fetchall()
     totals: dict[UUID, dict[str, ClientTotals]] = defaultdict(dict)
-    snapshots: dict[UUID, ClientSnapshot] = {}
-    for kind, partner, validator, count, stake, rewards, commission, document, digest in rows:
-        if kind == "v":
-            totals[partner][validator] = ClientTotals(int(count), stake, rewards, commission)
-        else:
-            snapshots[partner] = ClientSnapshot(int(count), stake, document, digest)
-    return {
-        partner: PartnerFigures.from_totals(by_validator) for partner, by_validator in totals.items()
-    }, snapshots
+    for partner, validator, count, stake, rewards, commission in rows:
+        totals[partner][validator] = ClientTotals(int(count), stake, rewards, commission)
+    return {partner: PartnerFigures.from_totals(by_validator) for partner, by_validator in totals.items()}
 
 
 def client_accounts(period: Period, partner_ids: Iterable[UUID]) -> dict[UUID, PartnerFigures]:
-    return client_figures(period, partner_ids)[0]
+    """The clients' per-validator totals, without storing snapshots (a read)."""
+    return client_figures(period, partner_ids)
 
 
 @dataclass(frozen=True)

@@ -27,18 +27,15 @@ from uuid import UUID
 
 from django.db import transaction
 from django.db.models import Count, Q, Sum
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from aurora.common.bulk import copy_instances, copy_line, insert_lines
+from aurora.common.bulk import copy_instances
 from aurora.common.hashing import sha256_hex
-from aurora.common.ids import uuid7
 from aurora.common.locks import advisory_lock
 from chains.models import Chain, Period
 from commissions.engine.attribution import PartnerFigures
 from commissions.engine.lines import AttributionCache, LineResult, compute_line
 from commissions.models import (
-    ClientStakeSnapshot,
     CommissionLine,
     ComputationRun,
     ComputationStatus,
@@ -47,9 +44,7 @@ from commissions.models import (
     ValidatorPnl,
 )
 from commissions.selectors import (
-    EMPTY_SNAPSHOT,
     AgreementInForce,
-    ClientSnapshot,
     PnlFigures,
     agreements_in_force,
     client_figures,
@@ -218,66 +213,11 @@ def _recompute(period: Period, run: ComputationRun) -> None:
     pnl = period_pnl(period, operator_validators(period.chain))
     _write_pnl(period, pnl, run)
     agreements = agreements_in_force(period)
-    clients, snapshots = client_figures(period, [a.partner_id for a in agreements])
+    clients = client_figures(period, [a.partner_id for a in agreements], snapshot=True)
     lines = compute_period(pnl, agreements, clients)
     run.fingerprint = lines_fingerprint(period, lines)
-    _write_snapshots(period, {a.partner_id for a in agreements}, snapshots)
     LineBook(period, run).apply(lines)
     run.input_fingerprint = input_fingerprint(period)  # after this run's own writes
-
-
-def _write_snapshots(period: Period, partners: set[UUID], snapshots: dict[UUID, ClientSnapshot]) -> None:
-    """Each paid partner's stake accounts of the period, rewritten only where they changed."""
-    existing = dict(
-        ClientStakeSnapshot.objects.filter(period=period, partner_id__in=partners).values_list(
-            "partner_id", "digest"
-        )
-    )
-    now = timezone.now()
-    lines, changed = [], []
-    for partner_id in sorted(partners, key=str):
-        snapshot = snapshots.get(partner_id, EMPTY_SNAPSHOT)
-        if partner_id not in existing:
-            lines.append(
-                copy_line(
-                    [
-                        uuid7(),
-                        partner_id,
-                        period.chain_id,
-                        period.pk,
-                        snapshot.account_count,
-                        snapshot.introduced_stake,
-                        snapshot.accounts_json,
-                        snapshot.digest,
-                        now,
-                    ]
-                )
-            )
-        elif existing[partner_id] != snapshot.digest:
-            changed.append((partner_id, snapshot))
-    insert_lines(
-        ClientStakeSnapshot,
-        [
-            "snapshot_id",
-            "partner_id",
-            "chain_id",
-            "period_id",
-            "account_count",
-            "introduced_stake_native",
-            "accounts",
-            "digest",
-            "computed_at",
-        ],
-        lines,
-    )
-    for partner_id, snapshot in changed:
-        ClientStakeSnapshot.objects.filter(period=period, partner_id=partner_id).update(
-            accounts=RawSQL("%s::jsonb", [snapshot.accounts_json]),
-            account_count=snapshot.account_count,
-            introduced_stake_native=snapshot.introduced_stake,
-            digest=snapshot.digest,
-            computed_at=now,
-        )
 
 
 def _write_pnl(period: Period, pnl: Sequence[PnlFigures], run: ComputationRun) -> None:
