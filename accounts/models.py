@@ -5,6 +5,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from aurora.common.models import TimeStampedModel, one_of, uuid_primary_key
 
@@ -77,16 +78,27 @@ class AuditAction(models.TextChoices):
     INGESTION_RUN = "INGESTION_RUN", "Ingestion run"
     NORMALIZATION_RUN = "NORMALIZATION_RUN", "Normalization run"
     REGISTRY_SYNC = "REGISTRY_SYNC", "Registry sync"
+    CHANGE_USER_ACCESS = "CHANGE_USER_ACCESS", "Change user access"
+    LOGIN = "LOGIN", "Login"
+    LOGIN_FAILED = "LOGIN_FAILED", "Failed login"
+    LOGOUT = "LOGOUT", "Logout"
 
 
 class AuditLog(models.Model):
-    """An append-only record of a sensitive action, with before/after snapshots."""
+    """An append-only record of a sensitive action, with before/after snapshots.
+
+    Entries form a hash chain: `change_hash` is the SHA-256 of the previous entry's hash and this
+    entry's canonical JSON, in `sequence` order, so changing or removing any entry breaks every
+    link after it (`manage.py verify_audit_chain`). The database refuses UPDATE and DELETE.
+    """
 
     Action = AuditAction
 
     id = uuid_primary_key("log_id")
+    sequence = models.BigIntegerField(unique=True, help_text="Position in the hash chain, from 1.")
+    previous_hash = models.CharField(max_length=64, help_text="The previous entry's change_hash.")
     user = models.ForeignKey(
-        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_entries"
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_entries"
     )
     action = models.CharField(max_length=32, choices=Action.choices)
     resource_type = models.CharField(max_length=50)
@@ -98,7 +110,7 @@ class AuditLog(models.Model):
     correlation_id = models.UUIDField()
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.TextField(null=True, blank=True)
-    timestamp = models.DateTimeField(auto_now_add=True, db_default=Now())
+    timestamp = models.DateTimeField(default=timezone.now, db_default=Now())
 
     class Meta:
         db_table = "audit_log"
@@ -107,6 +119,9 @@ class AuditLog(models.Model):
             one_of("action", AuditAction, prefix="audit_log"),
             models.CheckConstraint(
                 condition=Q(change_hash__regex=r"^[0-9a-f]{64}$"), name="audit_log_change_hash_hex"
+            ),
+            models.CheckConstraint(
+                condition=Q(previous_hash__regex=r"^[0-9a-f]{64}$"), name="audit_log_previous_hash_hex"
             ),
         ]
         indexes = [

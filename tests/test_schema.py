@@ -274,12 +274,13 @@ def test_deleting_a_period_keeps_its_ingestion_runs_without_the_period() -> None
     assert IngestionRun.objects.filter(pk=run.pk).exists()
 
 
-def test_deleting_a_user_keeps_the_audit_entry_without_the_user() -> None:
+def test_a_user_with_audit_entries_cannot_be_deleted_only_deactivated() -> None:
     entry = f.AuditLogFactory()
-    entry.user.delete()
+    with pytest.raises(ProtectedError), transaction.atomic():
+        entry.user.delete()
 
     entry.refresh_from_db()
-    assert entry.user_id is None
+    assert entry.user_id is not None
 
 
 def test_values_outside_an_enumeration_are_refused_by_the_database() -> None:

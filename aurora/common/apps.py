@@ -14,5 +14,8 @@ class CommonConfig(AppConfig):
     verbose_name = "Aurora common"
 
     def ready(self) -> None:
+        from aurora.common import dbscope
+
+        dbscope.install()
         decimal.DefaultContext.prec = DECIMAL_PRECISION
         decimal.getcontext().prec = max(decimal.getcontext().prec, DECIMAL_PRECISION)

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from django.db import connection
 from django.db.models import Field, Model
 from psycopg import sql
@@ -24,18 +25,26 @@ COPY_CHUNK = 1 << 20
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def copy_instances(model: type[Model], instances: Iterable[Model]) -> int:
-    """Insert unsaved instances with COPY; returns how many. No signals, like bulk_create."""
+def insert_instances(model: type[Model], instances: Sequence[Model]) -> int:
+    """Insert unsaved instances; returns how many. No signals, like bulk_create.
+
+    For tables under row-level security, where PostgreSQL refuses COPY: one INSERT statement,
+    executed for every row in pipeline mode with server-side parameters (no quoting in Python).
+    """
+    if not instances:
+        return 0
     fields = list(model._meta.concrete_fields)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(model._meta.db_table), sql.SQL(", ").join(sql.Identifier(f.column) for f in fields)
+    statement = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        sql.Identifier(model._meta.db_table),
+        sql.SQL(", ").join(sql.Identifier(f.column) for f in fields),
+        sql.SQL(", ").join(sql.Placeholder() * len(fields)),
     )
-    count = 0
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for instance in instances:
-            copy.write_row([_prepared(field, instance) for field in fields])
-            count += 1
-    return count
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.executemany(
+            statement, [[_prepared(field, instance) for field in fields] for instance in instances]
+        )
+    return len(instances)
 
 
 def _prepared(field: Any, instance: Model) -> Any:

@@ -8,9 +8,12 @@ from django.db import connection
 from aurora.common.hashing import sha256_hex
 
 
-def _lock_id(name: str) -> int:
+def lock_id(name: str) -> int:
     """A stable signed 64-bit key for the name."""
     return int.from_bytes(bytes.fromhex(sha256_hex(name)[:16]), "big", signed=True)
+
+
+_lock_id = lock_id
 
 
 @contextmanager
@@ -19,7 +22,7 @@ def advisory_lock(name: str) -> Iterator[bool]:
 
     A session lock outlives transactions but not the connection, so a killed process frees it.
     """
-    key = _lock_id(name)
+    key = lock_id(name)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
         acquired = bool(cursor.fetchone()[0])

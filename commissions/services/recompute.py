@@ -29,7 +29,7 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from aurora.common.bulk import copy_instances
+from aurora.common.bulk import insert_instances
 from aurora.common.hashing import sha256_hex
 from aurora.common.locks import advisory_lock
 from chains.models import Chain, Period
@@ -326,7 +326,7 @@ class LineBook:
         )
         for key in keys:
             self._settle(key, wanted.get(key))
-        copy_instances(CommissionLine, self.new_lines)
+        insert_instances(CommissionLine, self.new_lines)
         if self.changed_lines:
             CommissionLine.objects.bulk_update(
                 list(self.changed_lines.values()), sorted(self.changed_fields), batch_size=1_000

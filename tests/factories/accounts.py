@@ -1,10 +1,10 @@
 import uuid
+from typing import Any
 
 import factory
 from factory.django import DjangoModelFactory
 
 from accounts.models import AuditAction, AuditLog, Role, User
-from aurora.common.hashing import sha256_hex
 
 from .partners import PartnerFactory
 
@@ -28,6 +28,8 @@ class PartnerUserFactory(UserFactory):
 
 
 class AuditLogFactory(DjangoModelFactory[AuditLog]):
+    """An entry appended to the hash chain the way the application appends one."""
+
     class Meta:
         model = AuditLog
 
@@ -36,6 +38,19 @@ class AuditLogFactory(DjangoModelFactory[AuditLog]):
     resource_type = "agreement"
     resource_id = factory.LazyFunction(lambda: str(uuid.uuid4()))
     after_snapshot = factory.LazyAttribute(lambda o: {"id": o.resource_id})
-    change_hash = factory.LazyAttribute(lambda o: sha256_hex([o.action, o.resource_id, o.after_snapshot]))
     correlation_id = factory.LazyFunction(uuid.uuid4)
-    ip_address = "127.0.0.1"
+
+    @classmethod
+    def _create(cls, model_class: type[AuditLog], *args: Any, **kwargs: Any) -> AuditLog:
+        from accounts.audit import audit_record
+
+        return audit_record(
+            actor=kwargs["user"],
+            action=kwargs["action"],
+            resource_type=kwargs["resource_type"],
+            resource_id=kwargs["resource_id"],
+            after=kwargs.get("after_snapshot"),
+            before=kwargs.get("before_snapshot"),
+            reason=kwargs.get("reason", ""),
+            correlation_id=kwargs["correlation_id"],
+        )
