@@ -187,7 +187,7 @@ def client_figures(
     if not partners:
         return {}
     query = _CLIENT_TOTALS + (_STORE_SNAPSHOTS if snapshot else "") + _SELECT_TOTALS
-    parameters = {
+    parameters: dict[str, Any] = {
         "chain": period.chain_id,
         "end": period.period_end,
         "period": period.pk,
