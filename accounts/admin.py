@@ -2,13 +2,23 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.http import HttpRequest
 
+from accounts.admin_scope import ScopedAdminMixin
 from accounts.models import AuditLog, User
+from accounts.services import access_snapshot, user_access_changed
 from aurora.common.admin import ReadOnlyAdminMixin, pretty_json
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin[User]):
+class UserAdmin(ScopedAdminMixin, DjangoUserAdmin[User]):
+    """Users; a change of role, partner or scope updates partner membership and is audited."""
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        before = access_snapshot(obj)
+        super().save_model(request, obj, form, change)
+        user_access_changed(user=obj, before=before, actor=request.user)  # type: ignore[arg-type]
+
     list_display = ["username", "email", "role", "partner", "is_active", "access_expires_at", "last_login"]
     list_filter = ["role", "is_active", "is_staff"]
     list_select_related = ["partner"]
@@ -59,7 +69,7 @@ AUDIT_FIELDS: tuple[str, ...] = (
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[AuditLog]):
+class AuditLogAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[AuditLog]):
     list_display = [
         "timestamp",
         "action",

@@ -5,6 +5,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.admin_scope import ScopedAdminMixin
 from aurora.common.admin import CurrentRowFilter, ReadOnlyAdminMixin, is_current, pretty_json
 from canonical.models import (
     CanonicalRecord,
@@ -21,7 +22,7 @@ from canonical.models import (
 _Record = TypeVar("_Record", bound=CanonicalRecord)
 
 
-class CanonicalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[_Record]):
+class CanonicalAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[_Record]):
     """Canonical facts are written by normalization only; history stays visible."""
 
     list_filter = [CurrentRowFilter, "chain", "source_provider"]
@@ -92,7 +93,7 @@ class CanonicalValidatorMetaAdmin(CanonicalAdmin[CanonicalValidatorMeta]):
 
 
 @admin.register(NormalizationRun)
-class NormalizationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[NormalizationRun]):
+class NormalizationRunAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[NormalizationRun]):
     list_display = [
         "started_at",
         "chain",
@@ -165,7 +166,7 @@ class FindingInline(admin.TabularInline[ReconciliationFinding, ReconciliationRep
 
 
 @admin.register(ReconciliationReport)
-class ReconciliationReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[ReconciliationReport]):
+class ReconciliationReportAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[ReconciliationReport]):
     list_display = ["created_at", "chain", "period", "error_count", "warning_count", "info_count", "summary"]
     list_filter = ["chain"]
     list_select_related = ["chain", "period"]
@@ -176,7 +177,9 @@ class ReconciliationReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Reconciliat
 
 
 @admin.register(ReconciliationFinding)
-class ReconciliationFindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[ReconciliationFinding]):
+class ReconciliationFindingAdmin(
+    ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[ReconciliationFinding]
+):
     list_display = ("severity", "kind", "chain", "period", *FINDING_COLUMNS[2:])
     list_filter = ["severity", "kind", "data_type", "chain"]
     list_select_related = ["chain", "period"]
@@ -191,7 +194,7 @@ class ReconciliationFindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Reconcilia
 
 
 @admin.register(NormalizedInput)
-class NormalizedInputAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[NormalizedInput]):
+class NormalizedInputAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[NormalizedInput]):
     list_display = ["validator_key", "chain", "period", "fingerprint", "run", "updated_at"]
     list_filter = ["chain"]
     list_select_related = ["chain", "period", "run"]

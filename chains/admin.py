@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from accounts.admin_scope import ScopedAdminMixin
 from aurora.common.admin import ChoicesOncePerPageMixin
 from chains.models import Chain, ChainProviderMapping, Period, Provider, ValidatorIdentity
 
@@ -12,7 +13,7 @@ class ChainProviderMappingInline(ChoicesOncePerPageMixin, admin.TabularInline[Ch
 
 
 @admin.register(Chain)
-class ChainAdmin(admin.ModelAdmin[Chain]):
+class ChainAdmin(ScopedAdminMixin, admin.ModelAdmin[Chain]):
     list_display = [
         "id",
         "name",
@@ -29,7 +30,7 @@ class ChainAdmin(admin.ModelAdmin[Chain]):
 
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin[Provider]):
+class ProviderAdmin(ScopedAdminMixin, admin.ModelAdmin[Provider]):
     list_display = [
         "provider_name",
         "provider_type",
@@ -44,7 +45,7 @@ class ProviderAdmin(admin.ModelAdmin[Provider]):
 
 
 @admin.register(ChainProviderMapping)
-class ChainProviderMappingAdmin(admin.ModelAdmin[ChainProviderMapping]):
+class ChainProviderMappingAdmin(ScopedAdminMixin, admin.ModelAdmin[ChainProviderMapping]):
     list_display = ["chain", "provider_role", "priority", "provider", "is_active"]
     list_filter = ["chain", "provider_role", "is_active"]
     list_select_related = ["chain", "provider"]
@@ -53,7 +54,7 @@ class ChainProviderMappingAdmin(admin.ModelAdmin[ChainProviderMapping]):
 
 
 @admin.register(Period)
-class PeriodAdmin(admin.ModelAdmin[Period]):
+class PeriodAdmin(ScopedAdminMixin, admin.ModelAdmin[Period]):
     list_display = [
         "period_identifier",
         "chain",
@@ -70,7 +71,7 @@ class PeriodAdmin(admin.ModelAdmin[Period]):
 
 
 @admin.register(ValidatorIdentity)
-class ValidatorIdentityAdmin(admin.ModelAdmin[ValidatorIdentity]):
+class ValidatorIdentityAdmin(ScopedAdminMixin, admin.ModelAdmin[ValidatorIdentity]):
     list_display = ["validator_key", "display_name", "chain", "identity_pubkey", "fee_recipient", "is_active"]
     list_filter = ["chain", "is_active"]
     list_select_related = ["chain"]

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.admin_scope import ScopedAdminMixin
 from aurora.common.admin import ReadOnlyAdminMixin, pretty_json
 from commissions.models import (
     Agreement,
@@ -28,7 +29,7 @@ VERSION_FIELDS: tuple[str, ...] = (
 
 
 @admin.register(ValidatorPnl)
-class ValidatorPnlAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[ValidatorPnl]):
+class ValidatorPnlAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[ValidatorPnl]):
     list_display = [
         "validator_key",
         "chain",
@@ -62,7 +63,7 @@ class AgreementVersionInline(admin.TabularInline[AgreementVersion, Agreement]):
 
 
 @admin.register(Agreement)
-class AgreementAdmin(admin.ModelAdmin[Agreement]):
+class AgreementAdmin(ScopedAdminMixin, admin.ModelAdmin[Agreement]):
     list_display = [
         "agreement_name",
         "partner",
@@ -92,7 +93,7 @@ VERSION_DETAIL_FIELDS: tuple[str, ...] = (
 
 
 @admin.register(AgreementVersion)
-class AgreementVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[AgreementVersion]):
+class AgreementVersionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[AgreementVersion]):
     list_display = [
         "agreement",
         "version_number",
@@ -113,7 +114,7 @@ class AgreementVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[AgreementVersio
 
 
 @admin.register(AgreementRule)
-class AgreementRuleAdmin(admin.ModelAdmin[AgreementRule]):
+class AgreementRuleAdmin(ScopedAdminMixin, admin.ModelAdmin[AgreementRule]):
     list_display = [
         "agreement",
         "version_number",
@@ -135,7 +136,7 @@ class AgreementRuleAdmin(admin.ModelAdmin[AgreementRule]):
 
 
 @admin.register(Statement)
-class StatementAdmin(admin.ModelAdmin[Statement]):
+class StatementAdmin(ScopedAdminMixin, admin.ModelAdmin[Statement]):
     list_display = [
         "month",
         "partner",
@@ -157,7 +158,7 @@ class StatementAdmin(admin.ModelAdmin[Statement]):
 
 
 @admin.register(CommissionLine)
-class CommissionLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[CommissionLine]):
+class CommissionLineAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[CommissionLine]):
     list_display = [
         "partner",
         "chain",
@@ -193,7 +194,7 @@ class CommissionLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[CommissionLine]):
 
 
 @admin.register(AgreementStatusEvent)
-class AgreementStatusEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[AgreementStatusEvent]):
+class AgreementStatusEventAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[AgreementStatusEvent]):
     list_display = ["effective_at", "agreement", "from_status", "to_status", "actor", "reason"]
     list_filter = ["to_status"]
     list_select_related = ["agreement", "actor"]
@@ -202,7 +203,7 @@ class AgreementStatusEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[AgreementSt
 
 
 @admin.register(ComputationRun)
-class ComputationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[ComputationRun]):
+class ComputationRunAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[ComputationRun]):
     list_display = [
         "started_at",
         "chain",
@@ -225,7 +226,7 @@ class ComputationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[ComputationRun]):
 
 
 @admin.register(ClientStakeSnapshot)
-class ClientStakeSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[ClientStakeSnapshot]):
+class ClientStakeSnapshotAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[ClientStakeSnapshot]):
     list_display = ["period", "partner", "chain", "account_count", "introduced_stake_native", "computed_at"]
     list_filter = ["chain"]
     list_select_related = ["period", "partner", "chain"]

@@ -2,12 +2,13 @@ from typing import Any
 
 from django.contrib import admin
 
+from accounts.admin_scope import ScopedAdminMixin
 from aurora.common.admin import ReadOnlyAdminMixin, pretty_json
 from ingestion.models import IngestionRun, StagingPayload
 
 
 @admin.register(IngestionRun)
-class IngestionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[IngestionRun]):
+class IngestionRunAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[IngestionRun]):
     list_display = [
         "started_at",
         "chain",
@@ -59,7 +60,7 @@ PAYLOAD_FIELDS: tuple[str, ...] = (
 
 
 @admin.register(StagingPayload)
-class StagingPayloadAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[StagingPayload]):
+class StagingPayloadAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[StagingPayload]):
     list_display = [
         "fetch_timestamp",
         "chain",

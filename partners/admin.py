@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from accounts.admin_scope import ScopedAdminMixin
 from aurora.common.admin import ChoicesOncePerPageMixin
 from partners.models import Partner, PartnerClient
 
@@ -12,7 +13,7 @@ class PartnerClientInline(ChoicesOncePerPageMixin, admin.TabularInline[PartnerCl
 
 
 @admin.register(Partner)
-class PartnerAdmin(admin.ModelAdmin[Partner]):
+class PartnerAdmin(ScopedAdminMixin, admin.ModelAdmin[Partner]):
     list_display = ["partner_name", "legal_entity_name", "contact_email", "contact_name", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["partner_name", "legal_entity_name", "contact_email", "contact_name"]
@@ -21,7 +22,7 @@ class PartnerAdmin(admin.ModelAdmin[Partner]):
 
 
 @admin.register(PartnerClient)
-class PartnerClientAdmin(admin.ModelAdmin[PartnerClient]):
+class PartnerClientAdmin(ScopedAdminMixin, admin.ModelAdmin[PartnerClient]):
     list_display = ["address", "kind", "partner", "chain", "effective_from", "effective_until"]
     list_filter = ["chain", "kind"]
     list_select_related = ["partner", "chain"]

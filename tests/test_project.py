@@ -99,7 +99,10 @@ def test_demo_users_cover_every_role_and_can_log_in(settings: pytest.FixtureRequ
     partner_user = users.get(role=Role.PARTNER)
     assert partner_user.partner is not None and not partner_user.is_staff
     client = Client()
-    assert client.login(username="admin", password="demo-password-123")
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": "admin", "password": "demo-password-123"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
 
 
