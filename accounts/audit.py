@@ -108,3 +108,27 @@ def _entries(batch_size: int) -> Iterator[AuditLog]:
             return
         yield from batch
         last = batch[-1].sequence
+
+
+RUN_FIELDS = (
+    "status",
+    "chain_id",
+    "period_id",
+    "items_total",
+    "items_failed",
+    "records_staged",
+    "rows_inserted",
+    "rows_superseded",
+    "lines_inserted",
+    "lines_updated",
+    "lines_removed",
+    "adjustments_written",
+    "fingerprint",
+    "error_message",
+)
+
+
+def audit_run(run: Model, action: AuditAction, *, actor: User | None = None, reason: str = "") -> AuditLog:
+    """An ingestion, normalization or computation run, as it ended."""
+    after = {name: _json_value(getattr(run, name)) for name in RUN_FIELDS if hasattr(run, name)}
+    return audit_record(actor=actor, action=action, resource=run, after=after, reason=reason)

@@ -22,6 +22,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from accounts.audit import audit_run
+from accounts.models import AuditAction
 from aurora.common.locks import advisory_lock
 from canonical import reconciliation
 from canonical.models import (
@@ -101,6 +103,9 @@ def normalize_period(*, plan: NormalizationPlan, period: Period, triggered_by: s
             run = NormalizationRun.objects.get(pk=run.pk)
             run.error_message = f"{type(error).__name__}: {error}"[:2000]
             _finish(run, started, status=NormalizationStatus.FAILED)
+        else:
+            run.refresh_from_db()
+        audit_run(run, AuditAction.NORMALIZATION_RUN, reason=triggered_by)
         return run
 
 
@@ -242,4 +247,5 @@ def _failed_run(plan: NormalizationPlan, period: Period, triggered_by: str, mess
     run.completed_at = run.started_at
     run.duration_seconds = Decimal(0)
     run.save(update_fields=["completed_at", "duration_seconds", "updated_at"])
+    audit_run(run, AuditAction.NORMALIZATION_RUN, reason=triggered_by)
     return run

@@ -24,6 +24,8 @@ import httpx
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit_run
+from accounts.models import AuditAction
 from aurora.common.locks import advisory_lock
 from chains.models import Chain, ChainProviderMapping, Period, Provider, ProviderRole, ValidatorIdentity
 from ingestion.models import DataType, IngestionRun, IngestionStatus, StagingPayload
@@ -315,6 +317,7 @@ def _failed_run(
     )
     run.completed_at = run.started_at  # started_at is set by the insert; nothing ran after it
     run.save(update_fields=["completed_at", "updated_at"])
+    audit_run(run, AuditAction.INGESTION_RUN)
     return run
 
 
@@ -444,6 +447,7 @@ def _finish(run: IngestionRun) -> IngestionRun:
         ).strip()
     run.completed_at = timezone.now()
     run.save()
+    audit_run(run, AuditAction.INGESTION_RUN)
     return run
 
 

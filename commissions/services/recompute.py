@@ -29,6 +29,8 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from accounts.audit import audit_run
+from accounts.models import AuditAction
 from aurora.common.bulk import insert_instances
 from aurora.common.hashing import sha256_hex
 from aurora.common.locks import advisory_lock
@@ -176,6 +178,7 @@ def recompute_period(*, period: Period, triggered_by: str = "") -> ComputationRu
             run = ComputationRun.objects.get(pk=run.pk)
             run.error_message = f"{type(error).__name__}: {error}"[:2000]
             _finish(run, started, ComputationStatus.FAILED)
+        audit_run(run, AuditAction.RECOMPUTE, reason=triggered_by)
         return run
 
 
@@ -196,6 +199,7 @@ def _failed(period: Period, triggered_by: str, message: str) -> ComputationRun:
     )
     run.completed_at, run.duration_seconds = run.started_at, Decimal(0)
     run.save(update_fields=["completed_at", "duration_seconds", "updated_at"])
+    audit_run(run, AuditAction.RECOMPUTE, reason=triggered_by)
     return run
 
 

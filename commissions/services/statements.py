@@ -314,6 +314,22 @@ CSV_COLUMNS = [
 ]
 
 
+def statement_export(*, statement: Statement, actor: User, export_format: str = "csv") -> str:
+    """The statement as CSV for `actor`, and an audit entry saying who exported what."""
+    content = statement_csv(statement)
+    audit_record(
+        actor=actor,
+        action=AuditAction.EXPORT_STATEMENT,
+        resource=statement,
+        after={
+            "format": export_format,
+            "status": statement.status,
+            "total": str(statement.total_commission_native),
+        },
+    )
+    return content
+
+
 def statement_csv(statement: Statement) -> str:
     """One row per line (adjustments last, each naming the month it corrects), then the totals."""
     lines = (
