@@ -419,3 +419,12 @@ def test_passwords_are_hashed_with_argon2() -> None:
     with override_settings(PASSWORD_HASHERS=configured.PASSWORD_HASHERS):
         user.set_password(PASSWORD)
     assert user.password.startswith("argon2")
+
+
+def test_the_database_check_passes_for_a_role_bound_by_row_level_security() -> None:
+    from aurora.common.checks import application_role_is_bound_by_row_level_security
+
+    assert application_role_is_bound_by_row_level_security(databases=["default"]) == []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        assert cursor.fetchone()[0] is False

@@ -715,6 +715,15 @@ def test_the_shipped_recordings_give_lines_and_draft_statements_for_the_demo_par
     )  # the operator's own stake earns
     again = recompute_range(chain_id=CHAIN, first=850, last=853)
     assert [r.fingerprint for r in again] == [r.fingerprint for r in runs]
+    audited = set(AuditLog.objects.values_list("action", flat=True))
+    assert {
+        "INGESTION_RUN",
+        "NORMALIZATION_RUN",
+        "RECOMPUTE",
+        "CREATE_AGREEMENT",
+        "CHANGE_AGREEMENT_STATUS",
+    } <= audited
+    assert AuditLog.objects.filter(action="RECOMPUTE").count() == 8
     assert sum(r.lines_inserted + r.lines_updated for r in again) == 0
 
 

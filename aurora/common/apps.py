@@ -14,7 +14,7 @@ class CommonConfig(AppConfig):
     verbose_name = "Aurora common"
 
     def ready(self) -> None:
-        from aurora.common import dbscope
+        from aurora.common import checks, dbscope  # noqa: F401 (checks registers itself)
 
         dbscope.install()
         decimal.DefaultContext.prec = DECIMAL_PRECISION
