@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "guardian",
     "axes",
+    "simple_history",
     "aurora.common",
     "accounts",
     "chains",
@@ -67,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "aurora.common.middleware.DatabaseScopeMiddleware",
     "axes.middleware.AxesMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
 
 from aurora.common.models import TimeStampedModel, one_of, uuid_primary_key
 
@@ -46,6 +47,8 @@ class Chain(TimeStampedModel):
     )
     is_active = models.BooleanField(default=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         db_table = "chains"
         ordering = ["id"]
@@ -82,6 +85,8 @@ class Provider(TimeStampedModel):
     rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
     timeout_seconds = models.PositiveIntegerField(null=True, blank=True, default=30, db_default=30)
 
+    history = HistoricalRecords()
+
     class Meta:
         db_table = "providers"
         ordering = ["provider_name"]
@@ -107,6 +112,8 @@ class ChainProviderMapping(TimeStampedModel):
     provider_role = models.CharField(max_length=20, choices=ProviderRole.choices)
     priority = models.PositiveIntegerField(default=1, db_default=1)
     is_active = models.BooleanField(default=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         db_table = "chain_provider_mappings"
@@ -192,6 +199,8 @@ class ValidatorIdentity(TimeStampedModel):
     fee_recipient = models.CharField(max_length=100, null=True, blank=True)
     display_name = models.CharField(max_length=200, null=True, blank=True)
     is_active = models.BooleanField(default=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         db_table = "canonical_validator_identities"

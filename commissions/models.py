@@ -3,6 +3,7 @@
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Now
+from simple_history.models import HistoricalRecords
 
 from aurora.common.fields import NativeAmountField
 from aurora.common.models import (
@@ -99,6 +100,8 @@ class Agreement(TimeStampedModel):
     effective_from = models.DateTimeField()
     effective_until = models.DateTimeField(null=True, blank=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         db_table = "agreements"
         ordering = ["partner_id", "agreement_name"]
@@ -184,6 +187,8 @@ class AgreementRule(TimeStampedModel):
     tier_config = models.JSONField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         db_table = "agreement_rules"
         ordering = ["agreement_id", "version_number", "rule_order"]
@@ -253,6 +258,8 @@ class Statement(TimeStampedModel):
     released_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(null=True, blank=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         db_table = "partner_commission_statements"

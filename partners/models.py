@@ -4,6 +4,7 @@ from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
 from django.db import models
 from django.db.models import F, Func, Q
+from simple_history.models import HistoricalRecords
 
 from aurora.common.models import TimeStampedModel, one_of, uuid_primary_key
 
@@ -17,6 +18,8 @@ class Partner(TimeStampedModel):
     contact_email = models.EmailField(max_length=200)
     contact_name = models.CharField(max_length=200, null=True, blank=True)
     is_active = models.BooleanField(default=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         db_table = "partners"
@@ -60,6 +63,8 @@ class PartnerClient(TimeStampedModel):
     effective_from = models.DateTimeField()
     effective_until = models.DateTimeField(null=True, blank=True, help_text="Exclusive; empty = open-ended.")
     note = models.TextField(default="", blank=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         db_table = "partner_clients"

@@ -63,3 +63,31 @@ def pretty_json(value: Any) -> SafeString:
 @admin.display(boolean=True, description="current")
 def is_current(obj: Model) -> bool:
     return getattr(obj, "superseded_at", None) is None
+
+
+def token_amount(value: Any, decimals: int, symbol: str = "") -> str:
+    """A base-unit amount in whole tokens with all its decimals, e.g. 1500000000 -> '1.5 SOL'."""
+    if value is None:
+        return "-"
+    from decimal import Decimal
+
+    tokens = (Decimal(value).scaleb(-decimals)).normalize()
+    text = f"{tokens:,f}"
+    return f"{text} {symbol}".strip()
+
+
+def amount_html(value: Any, decimals: int, symbol: str = "", unit: str = "") -> SafeString:
+    """An amount for list and detail pages: whole tokens, with the exact base units beneath."""
+    if value is None:
+        return format_html("-")
+    from decimal import Decimal
+
+    base = Decimal(value).normalize()
+    return format_html(
+        '<span title="{} {}">{}</span><br><small class="quiet">{} {}</small>',
+        f"{base:f}",
+        unit,
+        token_amount(value, decimals, symbol),
+        f"{base:,f}",
+        unit,
+    )
