@@ -38,10 +38,40 @@ NAMED: dict[str, UrlPolicy] = {
     "admin:view_on_site": STAFF,
     # Django's UserAdmin names its password page after auth.User whatever the user model.
     "admin:auth_user_password_change": UrlPolicy(model="accounts.user", action="change"),
+    # Back-office operations: queue jobs, sync the registry from its files.
+    "admin:operations_job_ingest": UrlPolicy(capability=Capability.RUN_OPERATIONS),
+    "admin:operations_job_normalize": UrlPolicy(capability=Capability.RUN_OPERATIONS),
+    "admin:operations_job_recompute": UrlPolicy(capability=Capability.RECOMPUTE),
+    "admin:chains_chain_sync": UrlPolicy(capability=Capability.RUN_OPERATIONS),
+    # Finance: agreement terms and status, line overrides, the statement workflow and export.
+    "admin:commissions_agreement_terms": UrlPolicy(
+        capability=Capability.EDIT_AGREEMENTS, model="commissions.agreement"
+    ),
+    "admin:commissions_agreement_preview": UrlPolicy(
+        capability=Capability.VIEW_COMMISSIONS, model="commissions.agreement"
+    ),
+    "admin:commissions_agreement_compare": UrlPolicy(model="commissions.agreement", action="view"),
+    "admin:commissions_agreement_status": UrlPolicy(
+        capability=Capability.EDIT_AGREEMENTS, model="commissions.agreement"
+    ),
+    "admin:commissions_commissionline_override": UrlPolicy(
+        capability=Capability.OVERRIDE_LINES, model="commissions.commissionline"
+    ),
+    "admin:commissions_commissionline_override_step": UrlPolicy(
+        capability=Capability.OVERRIDE_LINES, model="commissions.commissionline"
+    ),
+    "admin:commissions_statement_step": UrlPolicy(
+        capability=Capability.RUN_STATEMENTS, model="commissions.statement"
+    ),
+    "admin:commissions_statement_export": UrlPolicy(
+        capability=Capability.EXPORT_STATEMENTS, model="commissions.statement"
+    ),
+    # Custom admin pages.
+    "admin:commissions_validatorpnl_report": UrlPolicy(capability=Capability.VIEW_OPERATIONS),
 }
 
 _ADMIN_MODEL = re.compile(
-    r"^admin:(?P<app>[a-z_]+?)_(?P<model>[a-z]+)_(?P<action>changelist|add|change|delete|history|password_change)$"
+    r"^admin:(?P<app>[a-z_]+?)_(?P<model>[a-z]+)_(?P<action>changelist|add|change|delete|history|simple_history|password_change)$"
 )
 ACTIONS = {
     "changelist": "view",
@@ -49,6 +79,7 @@ ACTIONS = {
     "change": "view",
     "delete": "delete",
     "history": "view",
+    "simple_history": "view",  # one past version of an object (django-simple-history), read only
     "password_change": "change",
 }
 

@@ -1,30 +1,16 @@
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest
 
 from accounts.admin_scope import ScopedAdminMixin
 from aurora.common.admin import ReadOnlyAdminMixin, pretty_json
+from commissions import admin_finance  # noqa: F401  (agreements, lines, statements)
 from commissions.models import (
-    Agreement,
-    AgreementRule,
     AgreementStatusEvent,
     AgreementVersion,
     ClientStakeSnapshot,
-    CommissionLine,
     ComputationRun,
-    Statement,
     ValidatorPnl,
-)
-
-VERSION_FIELDS: tuple[str, ...] = (
-    "version_number",
-    "effective_from",
-    "effective_until",
-    "change_reason",
-    "created_by",
-    "created_at",
 )
 
 
@@ -45,40 +31,6 @@ class ValidatorPnlAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[V
     search_fields = ["validator_key", "period__period_identifier"]
     raw_id_fields = ["period"]
     date_hierarchy = "computed_at"
-
-
-class AgreementVersionInline(admin.TabularInline[AgreementVersion, Agreement]):
-    model = AgreementVersion
-    extra = 0
-    fields = VERSION_FIELDS
-    readonly_fields = VERSION_FIELDS
-    can_delete = False
-    show_change_link = True
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[AgreementVersion]:
-        return super().get_queryset(request).select_related("created_by")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(Agreement)
-class AgreementAdmin(ScopedAdminMixin, admin.ModelAdmin[Agreement]):
-    list_display = [
-        "agreement_name",
-        "partner",
-        "status",
-        "current_version",
-        "effective_from",
-        "effective_until",
-    ]
-    list_filter = ["status"]
-    list_select_related = ["partner"]
-    search_fields = ["agreement_name", "partner__partner_name"]
-    autocomplete_fields = ["partner"]
-    date_hierarchy = "effective_from"
-    readonly_fields = ["id", "created_at", "updated_at"]
-    inlines = [AgreementVersionInline]
 
 
 VERSION_DETAIL_FIELDS: tuple[str, ...] = (
@@ -111,86 +63,6 @@ class AgreementVersionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
     @admin.display(description="terms")
     def terms(self, obj: AgreementVersion) -> Any:
         return pretty_json(obj.terms_snapshot)
-
-
-@admin.register(AgreementRule)
-class AgreementRuleAdmin(ScopedAdminMixin, admin.ModelAdmin[AgreementRule]):
-    list_display = [
-        "agreement",
-        "version_number",
-        "rule_order",
-        "chain",
-        "validator_key",
-        "revenue_component",
-        "attribution_method",
-        "commission_rate_bps",
-        "floor_amount_native",
-        "cap_amount_native",
-        "is_active",
-    ]
-    list_filter = ["revenue_component", "attribution_method", "chain", "is_active"]
-    list_select_related = ["agreement", "chain"]
-    search_fields = ["agreement__agreement_name", "validator_key"]
-    autocomplete_fields = ["agreement"]
-    readonly_fields = ["id", "created_at", "updated_at"]
-
-
-@admin.register(Statement)
-class StatementAdmin(ScopedAdminMixin, admin.ModelAdmin[Statement]):
-    list_display = [
-        "month",
-        "partner",
-        "chain",
-        "status",
-        "total_commission_native",
-        "line_count",
-        "approved_at",
-    ]
-    list_filter = ["status", "chain", "month"]
-    list_select_related = ["partner", "chain"]
-    search_fields = ["partner__partner_name", "month"]
-    autocomplete_fields = ["partner"]
-    raw_id_fields = ["prepared_by", "first_approved_by", "approved_by", "released_by"]
-    readonly_fields = ["id", "total_commission_native", "line_count", "created_at", "updated_at"]
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(CommissionLine)
-class CommissionLineAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[CommissionLine]):
-    list_display = [
-        "partner",
-        "chain",
-        "period",
-        "revenue_component",
-        "attribution_method",
-        "base_amount_native",
-        "commission_rate_bps",
-        "pre_override_amount_native",
-        "override_amount_native",
-        "final_amount_native",
-    ]
-    list_filter = ["revenue_component", "attribution_method", "chain", "override_needs_review"]
-    list_select_related = ["partner", "chain", "period"]
-    search_fields = ["partner__partner_name", "validator_key", "period__period_identifier"]
-    raw_id_fields = [
-        "agreement",
-        "rule",
-        "partner",
-        "period",
-        "override_user",
-        "statement",
-        "adjusts_statement",
-    ]
-    date_hierarchy = "computed_at"
-    show_full_result_count = False
-    exclude = ["breakdown"]
-    readonly_fields = ["breakdown_json"]
-
-    @admin.display(description="breakdown")
-    def breakdown_json(self, obj: CommissionLine) -> Any:
-        return pretty_json(obj.breakdown)
 
 
 @admin.register(AgreementStatusEvent)
@@ -238,3 +110,6 @@ class ClientStakeSnapshotAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.Model
     @admin.display(description="stake accounts per validator")
     def stake_accounts(self, obj: ClientStakeSnapshot) -> Any:
         return pretty_json(obj.accounts)
+
+
+from commissions import admin_pnl  # noqa: E402, F401  (the P&L report page)

@@ -159,7 +159,7 @@ class AgreementVersion(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.agreement_id} v{self.version_number}"
+        return f"{self.agreement.agreement_name} v{self.version_number}"
 
 
 class AgreementRule(TimeStampedModel):
@@ -294,7 +294,7 @@ class Statement(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.partner_id} {self.chain_id} {self.month} ({self.get_status_display()})"
+        return f"{self.partner} {self.chain_id} {self.month} ({self.get_status_display()})"
 
 
 class CommissionLine(TimeStampedModel):

@@ -290,6 +290,21 @@ def rule_terms(rule: AgreementRule, chain_id: str) -> RuleTerms:
     )
 
 
+def rule_terms_from(spec: Any, chain_id: str) -> RuleTerms:
+    """Engine terms from a rule as entered (commissions.services.agreements.RuleSpec), not stored."""
+    return RuleTerms(
+        rule_order=spec.rule_order,
+        chain_id=spec.chain_id or chain_id,
+        validator_key=spec.validator_key or None,
+        component=spec.revenue_component,
+        method=spec.attribution_method,
+        rate_bps=spec.commission_rate_bps,
+        floor=spec.floor_amount_native,
+        cap=spec.cap_amount_native,
+        tiers=TierConfig.parse(spec.tier_config) if spec.tier_config else None,
+    )
+
+
 def operator_validators(chain: Chain) -> list[str]:
     return list(
         ValidatorIdentity.objects.filter(chain=chain, is_active=True)

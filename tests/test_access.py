@@ -158,10 +158,24 @@ def concrete(name: str, route: str, objects: dict[str, Any]) -> str | None:
         return reverse(name, args=[ContentType.objects.get_for_model(line).pk, line.pk])
     if route == "admin/(?P<url>.*)$":
         return "/admin/no-such-page/"
+    if name.endswith("_simple_history"):  # an object's past version
+        obj = objects[policy.model]
+        version = obj.history.latest()
+        return reverse(name, args=[obj.pk, version.history_id])
+    for parameter, value in ROUTE_PARAMETERS.get(name, {}).items():
+        route = route.replace(parameter, value)
     if policy.model and ("<path:object_id>" in route or "<id>" in route):
         obj = objects[policy.model]
         return "/" + route.replace("<path:object_id>", str(obj.pk)).replace("<id>", str(obj.pk))
     return "/" + route
+
+
+# Values for the routes' other parameters (a step or status that exists, so a page answers).
+ROUTE_PARAMETERS: dict[str, dict[str, str]] = {
+    "admin:commissions_agreement_status": {"<slug:action>": "suspend"},
+    "admin:commissions_commissionline_override_step": {"<str:step>": "clear"},
+    "admin:commissions_statement_step": {"<str:step>": "submit"},
+}
 
 
 def allowed(user: User | None, policy: UrlPolicy) -> bool:
@@ -186,6 +200,10 @@ def expected(user_kind: str, user: User | None, policy: UrlPolicy, name: str) ->
         return {200, 302, 403, 404, 405}  # logout wants POST; autocomplete parameters; no such page
     if name == "admin:None":
         return {302}  # the admin redirects an object's URL to its change page
+    if policy.capability is not None:  # a custom admin page asks the capability itself
+        from accounts.access import has_capability
+
+        return {200} if has_capability(user, policy.capability) else {403}
     if allowed(user, policy):
         return {200}
     # Refused: 403, or for an object page the object is out of the user's scope and the admin

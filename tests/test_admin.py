@@ -17,7 +17,7 @@ from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = {"chains", "partners", "accounts", "ingestion", "canonical", "commissions"}
+OUR_APPS = {"chains", "partners", "accounts", "ingestion", "canonical", "commissions", "operations"}
 
 CHAIN_IDS = itertools.count()
 
@@ -42,7 +42,7 @@ FACTORIES: dict[str, Callable[..., Any]] = {
     "canonical.reconciliationreport": f.ReconciliationReportFactory,
     "canonical.reconciliationfinding": f.ReconciliationFindingFactory,
     "commissions.validatorpnl": f.ValidatorPnlFactory,
-    "commissions.agreement": f.AgreementFactory,
+    "commissions.agreement": lambda: f.AgreementVersionFactory().agreement,  # with its first version
     "commissions.agreementversion": f.AgreementVersionFactory,
     "commissions.agreementrule": f.AgreementRuleFactory,
     "commissions.statement": f.StatementFactory,
@@ -50,6 +50,7 @@ FACTORIES: dict[str, Callable[..., Any]] = {
     "commissions.agreementstatusevent": f.AgreementStatusEventFactory,
     "commissions.computationrun": f.ComputationRunFactory,
     "commissions.clientstakesnapshot": f.ClientStakeSnapshotFactory,
+    "operations.job": f.JobFactory,
 }
 
 REGISTERED = sorted(

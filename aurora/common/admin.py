@@ -4,11 +4,14 @@ import json
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import ForeignKey, Model, QuerySet
 from django.forms import ModelChoiceField
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from simple_history.admin import SimpleHistoryAdmin
 
 
 class ReadOnlyAdminMixin:
@@ -22,6 +25,42 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ViewOnlyHistoryAdmin(SimpleHistoryAdmin):  # type: ignore[misc]
+    """A model's history, read only: past versions are shown, never restored (records change
+    through their services, which validate and audit), and only for an object in the user's scope."""
+
+    def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        self._require_in_scope(request, object_id)
+        return super().history_view(request, object_id, extra_context)  # type: ignore[no-any-return]
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET", "HEAD"])
+        self._require_in_scope(request, object_id)
+        try:
+            int(version_id)
+        except ValueError:
+            raise Http404("no such version") from None
+        return super().history_form_view(  # type: ignore[no-any-return]
+            request, object_id, version_id, extra_context
+        )
+
+    def _require_in_scope(self, request: HttpRequest, object_id: str) -> None:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        try:
+            pk = self.model._meta.pk.to_python(unquote(object_id))
+        except ValidationError:
+            raise Http404("no such object") from None
+        if not self.get_queryset(request).filter(pk=pk).exists():
+            raise Http404("no such object")
 
 
 class ChoicesOncePerPageMixin:
@@ -79,7 +118,7 @@ def token_amount(value: Any, decimals: int, symbol: str = "") -> str:
 def amount_html(value: Any, decimals: int, symbol: str = "", unit: str = "") -> SafeString:
     """An amount for list and detail pages: whole tokens, with the exact base units beneath."""
     if value is None:
-        return format_html("-")
+        return format_html("{}", "-")
     from decimal import Decimal
 
     base = Decimal(value).normalize()
