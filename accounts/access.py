@@ -99,6 +99,7 @@ MODEL_POLICY: dict[str, ModelPolicy] = {
     "canonical.reconciliationfinding": OPERATIONS_READ_ONLY,
     "commissions.validatorpnl": OPERATIONS_READ_ONLY,
     "commissions.computationrun": OPERATIONS_READ_ONLY,
+    "operations.job": ModelPolicy(Capability.VIEW_OPERATIONS),
     "partners.partner": AGREEMENT_TERMS,
     "partners.partnerclient": AGREEMENT_TERMS,
     "commissions.agreement": AGREEMENT_TERMS,

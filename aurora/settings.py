@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "ingestion",
     "canonical",
     "commissions",
+    "operations",
 ]
 
 MIDDLEWARE = [

@@ -1,10 +1,38 @@
 from typing import Any
 
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from accounts.admin_scope import ScopedAdminMixin
 from aurora.common.admin import ReadOnlyAdminMixin, pretty_json
-from ingestion.models import IngestionRun, StagingPayload
+from ingestion.models import IngestionRun, IngestionStatus, StagingPayload
+
+FAILURE_COLUMNS = ("validator", "provider", "data_type", "kind", "endpoint", "reason")
+STATUS_COLOURS: dict[str, str] = {
+    IngestionStatus.SUCCESS: "var(--message-success-fg, #2e7d32)",
+    IngestionStatus.PARTIAL: "var(--message-warning-fg, #b26a00)",
+    IngestionStatus.FAILED: "var(--error-fg, #ba2121)",
+}
+
+
+RUN_FIELDS: tuple[str, ...] = (
+    "chain",
+    "period",
+    "status_badge",
+    "started_at",
+    "completed_at",
+    "duration",
+    "items_total",
+    "items_succeeded",
+    "items_skipped",
+    "items_failed",
+    "records_fetched",
+    "records_staged",
+    "error_message",
+    "failure_list",
+    "run_metadata",
+)
 
 
 @admin.register(IngestionRun)
@@ -13,7 +41,8 @@ class IngestionRunAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[I
         "started_at",
         "chain",
         "period",
-        "status",
+        "status_badge",
+        "items_total",
         "items_succeeded",
         "items_skipped",
         "items_failed",
@@ -23,10 +52,16 @@ class IngestionRunAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[I
     list_filter = ["status", "chain"]
     list_select_related = ["chain", "period"]
     search_fields = ["=id", "period__period_identifier", "error_message"]
-    raw_id_fields = ["period"]
     date_hierarchy = "started_at"
-    exclude = ["failures", "metadata"]
-    readonly_fields = ["failure_list", "run_metadata"]
+    fields = RUN_FIELDS
+    readonly_fields = RUN_FIELDS
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: IngestionRun) -> SafeString:
+        colour = STATUS_COLOURS.get(obj.status)
+        if colour is None:
+            return format_html("{}", obj.get_status_display())
+        return format_html('<strong style="color: {}">{}</strong>', colour, obj.get_status_display())
 
     @admin.display(description="duration")
     def duration(self, obj: IngestionRun) -> str:
@@ -35,8 +70,33 @@ class IngestionRunAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[I
         return f"{(obj.completed_at - obj.started_at).total_seconds():.1f} s"
 
     @admin.display(description="failed items")
-    def failure_list(self, obj: IngestionRun) -> Any:
-        return pretty_json(obj.failures)
+    def failure_list(self, obj: IngestionRun) -> SafeString:
+        failures = [entry for entry in obj.failures or [] if isinstance(entry, dict)]
+        if not failures:
+            return format_html("{}", "-")
+        header = format_html_join("", "<th>{}</th>", ((name.replace("_", " "),) for name in FAILURE_COLUMNS))
+        rows = format_html_join(
+            "",
+            "<tr>{}</tr>",
+            (
+                (
+                    format_html_join(
+                        "", "<td>{}</td>", ((entry.get(name) or "-",) for name in FAILURE_COLUMNS)
+                    ),
+                )
+                for entry in failures
+            ),
+        )
+        more = ""
+        if obj.items_failed > len(failures):
+            more = f"{obj.items_failed - len(failures)} more failed items are not listed."
+        return format_html(
+            '<table class="ingestion-failures"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>'
+            '<p class="help">{}</p>',
+            header,
+            rows,
+            more,
+        )
 
     @admin.display(description="metadata")
     def run_metadata(self, obj: IngestionRun) -> Any:

@@ -21,7 +21,7 @@ from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = {"chains", "partners", "accounts", "ingestion", "canonical", "commissions"}
+OUR_APPS = {"chains", "partners", "accounts", "ingestion", "canonical", "commissions", "operations"}
 FACTORIES: list[type[DjangoModelFactory[Any]]] = [getattr(f, name) for name in f.__all__]
 
 

@@ -30,6 +30,7 @@ from .commissions import (
     ValidatorPnlFactory,
 )
 from .ingestion import IngestionRunFactory, StagingPayloadFactory
+from .operations import JobFactory
 from .partners import PartnerClientFactory, PartnerFactory
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "CommissionLineFactory",
     "ComputationRunFactory",
     "IngestionRunFactory",
+    "JobFactory",
     "NormalizationRunFactory",
     "NormalizedInputFactory",
     "PartnerClientFactory",

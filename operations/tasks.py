@@ -1,0 +1,13 @@
+"""Celery tasks of the operations app: thin wrappers over `operations.services`."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from operations.services import job_run
+
+
+@shared_task(acks_late=True)  # type: ignore[untyped-decorator]
+def job_run_task(job_id: str) -> str:
+    """Run a queued job; returns its final status."""
+    return str(job_run(job_id).status)
