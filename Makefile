@@ -47,9 +47,9 @@ demo-data: migrate ## registry, demo validators, users and agreements; ingest, n
 	DEBUG=true $(PY) manage.py demo_agreements
 	$(PY) manage.py recompute --chain solana-mainnet --from-period 850 --to-period 853
 
-serve: ## serve admin, portal and API on http://$(HOST):$(PORT)
+serve: ## serve admin, portal and API on http://$(HOST):$(PORT), with a Celery worker for admin jobs
 	@echo "Serving on http://$(HOST):$(PORT)/admin/  (Ctrl-C to stop; 'make stop' stops the databases)"
-	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
+	HOST=$(HOST) PORT=$(PORT) scripts/serve.sh
 
 demo: demo-data serve ## everything: venv, services, migrations, demo data, server
 

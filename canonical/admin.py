@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.admin_scope import ScopedAdminMixin
-from aurora.common.admin import CurrentRowFilter, ReadOnlyAdminMixin, is_current, pretty_json
+from aurora.common.admin import CurrentRowFilter, ReadOnlyAdminMixin, amount_column, is_current, pretty_json
 from canonical.models import (
     CanonicalRecord,
     CanonicalStakeReward,
@@ -39,11 +39,12 @@ class CanonicalValidatorFeesAdmin(CanonicalAdmin[CanonicalValidatorFees]):
         "validator_key",
         "chain",
         "period",
-        "total_fees_native",
+        "total_fees",
         "fee_count",
         "source_provider",
         is_current,
     ]
+    total_fees = amount_column("total_fees_native", "fees")
 
 
 @admin.register(CanonicalValidatorMev)
@@ -52,12 +53,14 @@ class CanonicalValidatorMevAdmin(CanonicalAdmin[CanonicalValidatorMev]):
         "validator_key",
         "chain",
         "period",
-        "total_mev_native",
-        "gross_mev_native",
+        "total_mev",
+        "gross_mev",
         "mev_commission_bps",
         "source_provider",
         is_current,
     ]
+    total_mev = amount_column("total_mev_native", "MEV to the validator")
+    gross_mev = amount_column("gross_mev_native", "gross MEV")
 
 
 @admin.register(CanonicalStakeReward)
@@ -67,12 +70,15 @@ class CanonicalStakeRewardAdmin(CanonicalAdmin[CanonicalStakeReward]):
         "staker_address",
         "withdraw_authority",
         "period",
-        "active_stake_native",
-        "rewards_native",
-        "commission_native",
+        "active_stake",
+        "rewards",
+        "commission",
         "commission_rate_bps",
         is_current,
     ]
+    active_stake = amount_column("active_stake_native", "active stake")
+    rewards = amount_column("rewards_native")
+    commission = amount_column("commission_native")
     search_fields = ["validator_key", "staker_address", "withdraw_authority", "period__period_identifier"]
 
 
@@ -85,10 +91,11 @@ class CanonicalValidatorMetaAdmin(CanonicalAdmin[CanonicalValidatorMeta]):
         "commission_rate_bps",
         "mev_commission_bps",
         "is_mev_enabled",
-        "active_stake_native",
+        "active_stake",
         "delegator_count",
         is_current,
     ]
+    active_stake = amount_column("active_stake_native", "active stake")
     list_filter = [CurrentRowFilter, "chain", "is_mev_enabled", "source_provider"]
 
 

@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 
 from accounts.admin_scope import ScopedAdminMixin
-from aurora.common.admin import ReadOnlyAdminMixin, pretty_json
+from aurora.common.admin import ReadOnlyAdminMixin, amount_column, pretty_json
 from commissions import admin_finance  # noqa: F401  (agreements, lines, statements)
 from commissions.models import (
     AgreementStatusEvent,
@@ -20,12 +20,17 @@ class ValidatorPnlAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[V
         "validator_key",
         "chain",
         "period",
-        "exec_fees_native",
-        "mev_tips_native",
-        "vote_rewards_native",
-        "commission_native",
-        "total_revenue_native",
+        "exec_fees",
+        "mev_tips",
+        "vote_rewards",
+        "commission",
+        "total_revenue",
     ]
+    exec_fees = amount_column("exec_fees_native", "execution fees")
+    mev_tips = amount_column("mev_tips_native", "MEV tips")
+    vote_rewards = amount_column("vote_rewards_native", "vote rewards")
+    commission = amount_column("commission_native")
+    total_revenue = amount_column("total_revenue_native", "total revenue")
     list_filter = ["chain"]
     list_select_related = ["chain", "period"]
     search_fields = ["validator_key", "period__period_identifier"]
@@ -99,7 +104,8 @@ class ComputationRunAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
 
 @admin.register(ClientStakeSnapshot)
 class ClientStakeSnapshotAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[ClientStakeSnapshot]):
-    list_display = ["period", "partner", "chain", "account_count", "introduced_stake_native", "computed_at"]
+    list_display = ["period", "partner", "chain", "account_count", "introduced_stake", "computed_at"]
+    introduced_stake = amount_column("introduced_stake_native", "introduced stake")
     list_filter = ["chain"]
     list_select_related = ["period", "partner", "chain"]
     search_fields = ["partner__partner_name", "period__period_identifier"]

@@ -24,7 +24,7 @@ from django.utils.html import format_html
 
 from accounts.access import Capability, has_capability, scoped
 from accounts.admin_scope import ScopedAdminMixin
-from aurora.common.admin import ReadOnlyAdminMixin, ViewOnlyHistoryAdmin, amount_html, pretty_json
+from aurora.common.admin import ReadOnlyAdminMixin, ViewOnlyHistoryAdmin, amount_column, pretty_json
 from commissions.admin_forms import (
     NewAgreementForm,
     OptionalReasonForm,
@@ -94,16 +94,15 @@ def _scoped_object(request: HttpRequest, model: Any, object_id: str) -> Any:
     return get_object_or_404(scoped(model.objects.all(), request.user), pk=object_id)
 
 
-def _amount(obj: Any, value: Any) -> Any:
-    chain = obj.chain
-    return amount_html(value, chain.native_decimals, chain.display_symbol or "", chain.native_unit)
-
-
 def _current_specs(agreement: Agreement) -> list[RuleSpec]:
     rules = AgreementRule.objects.filter(
         agreement=agreement, version_number=agreement.current_version, is_active=True
     ).order_by("rule_order")
     return [RuleSpec.from_rule(rule) for rule in rules]
+
+
+def _first_chain(rules: list[RuleSpec]) -> str | None:
+    return next((rule.chain_id for rule in rules if rule.chain_id), None)
 
 
 class AgreementVersionInline(admin.TabularInline[AgreementVersion, Agreement]):
@@ -307,7 +306,8 @@ class AgreementAdmin(ScopedAdminMixin, ViewOnlyHistoryAdmin):
             agreement=agreement,
             form=form,
             rules=rules,
-            range_form=range_form or PreviewRangeForm(prefix="preview"),
+            range_form=range_form
+            or PreviewRangeForm(prefix="preview", initial=PreviewRangeForm.recent(_first_chain(current))),
             preview=preview,
         )
 
@@ -317,7 +317,11 @@ class AgreementAdmin(ScopedAdminMixin, ViewOnlyHistoryAdmin):
         """What the current version (a draft's terms) would have paid over past periods."""
         agreement = _scoped_object(request, Agreement, object_id)
         _require(request, Capability.VIEW_COMMISSIONS)
-        range_form = PreviewRangeForm(request.GET or None, prefix="preview")
+        range_form = PreviewRangeForm(
+            request.GET or None,
+            prefix="preview",
+            initial=PreviewRangeForm.recent(_first_chain(_current_specs(agreement))),
+        )
         preview = None
         if range_form.is_bound and range_form.is_valid():
             terms = _current_specs(agreement)
@@ -579,21 +583,10 @@ class CommissionLineAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     readonly_fields = LINE_FIELDS
     change_form_template = "admin/commissions/commissionline/change_form.html"
 
-    @admin.display(description="base")
-    def base(self, obj: CommissionLine) -> Any:
-        return _amount(obj, obj.base_amount_native)
-
-    @admin.display(description="computed")
-    def pre_override(self, obj: CommissionLine) -> Any:
-        return _amount(obj, obj.pre_override_amount_native)
-
-    @admin.display(description="override")
-    def override(self, obj: CommissionLine) -> Any:
-        return _amount(obj, obj.override_amount_native)
-
-    @admin.display(description="final")
-    def final(self, obj: CommissionLine) -> Any:
-        return _amount(obj, obj.final_amount_native)
+    base = amount_column("base_amount_native", "base")
+    pre_override = amount_column("pre_override_amount_native", "computed")
+    override = amount_column("override_amount_native", "override")
+    final = amount_column("final_amount_native", "final")
 
     @admin.display(description="breakdown")
     def breakdown_json(self, obj: CommissionLine) -> Any:
@@ -719,17 +712,19 @@ class StatementLineInline(admin.TabularInline[CommissionLine, Statement]):
         "rule_order",
         "revenue_component",
         "attribution_method",
-        "final_amount_native",
+        "final",
         "override_needs_review",
         "adjusts_statement",
     )
     readonly_fields = fields
 
+    final = amount_column("final_amount_native", "final amount")
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[CommissionLine]:
         return (
             super()
             .get_queryset(request)
-            .select_related("period", "agreement", "adjusts_statement")
+            .select_related("period", "agreement", "chain", "adjusts_statement__partner")
             .order_by("period__period_end", "rule_order")
         )
 
@@ -782,9 +777,7 @@ class StatementAdmin(ScopedAdminMixin, ViewOnlyHistoryAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="total", ordering="total_commission_native")
-    def total(self, obj: Statement) -> Any:
-        return _amount(obj, obj.total_commission_native)
+    total = amount_column("total_commission_native", "total")
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.forms import formset_factory
 
-from chains.models import Chain
+from chains.models import Chain, Period
 from commissions.engine.tiers import MAX_BPS
 from commissions.models import AttributionMethod, RevenueComponent
 from commissions.services.agreements import RuleSpec
@@ -22,8 +22,9 @@ class RuleForm(forms.Form):
         queryset=Chain.objects.filter(is_active=True), required=False, empty_label="every chain"
     )
     validator_key = forms.CharField(max_length=100, required=False, label="validator (empty: all)")
-    revenue_component = forms.ChoiceField(choices=RevenueComponent.choices, label="component")
-    attribution_method = forms.ChoiceField(choices=AttributionMethod.choices, label="method")
+    # An empty first choice, so the blank row for a new rule is left out when untouched.
+    revenue_component = forms.ChoiceField(choices=[("", "—"), *RevenueComponent.choices], label="component")
+    attribution_method = forms.ChoiceField(choices=[("", "—"), *AttributionMethod.choices], label="method")
     commission_rate_bps = forms.IntegerField(min_value=0, max_value=MAX_BPS, label="rate (bps)")
     floor_amount_native = forms.DecimalField(
         required=False, min_value=Decimal(0), max_digits=48, decimal_places=18, label="floor (base units)"
@@ -108,6 +109,23 @@ class PreviewRangeForm(forms.Form):
     chain = forms.ModelChoiceField(queryset=Chain.objects.filter(is_active=True))
     from_period = forms.IntegerField(min_value=0)
     to_period = forms.IntegerField(min_value=0)
+
+    @staticmethod
+    def recent(chain_id: str | None = None, periods: int = 10) -> dict[str, Any]:
+        """Initial values: the last `periods` final periods of the chain (default: the first active)."""
+        chain = Chain.objects.filter(is_active=True, **({"pk": chain_id} if chain_id else {})).first()
+        if chain is None:
+            return {}
+        identifiers = [
+            int(identifier)
+            for identifier in Period.objects.filter(chain=chain, is_finalized=True)
+            .order_by("-period_end")
+            .values_list("period_identifier", flat=True)[:periods]
+            if identifier.isdigit()
+        ]
+        if not identifiers:
+            return {"chain": chain.pk}
+        return {"chain": chain.pk, "from_period": min(identifiers), "to_period": max(identifiers)}
 
 
 class ReasonForm(forms.Form):

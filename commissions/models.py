@@ -1,5 +1,7 @@
 """Computation layer: validator P&L, versioned partner agreements, commission lines, statements."""
 
+from decimal import Decimal
+
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Now
@@ -399,7 +401,8 @@ class CommissionLine(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"line {self.partner_id} {self.revenue_component} {self.final_amount_native}"
+        amount = Decimal(self.final_amount_native).normalize()
+        return f"rule {self.rule_order}, {self.get_revenue_component_display()}: {amount:f}"
 
 
 class AgreementStatusEvent(models.Model):

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet, Sum
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 
 from accounts.access import scoped
 from chains.models import Chain, Period
@@ -54,7 +54,14 @@ class PeriodTotal:
 
 
 def chains_for(user: Any) -> list[Chain]:
-    return list(scoped(Chain.objects.all(), user).order_by("id"))
+    """The user's chains, the one with the most recent P&L first (the report's default)."""
+    latest = (
+        ValidatorPnl.objects.filter(chain=OuterRef("pk"))
+        .order_by("-period__period_end")
+        .values("period__period_end")[:1]
+    )
+    chains = scoped(Chain.objects.all(), user).annotate(latest_pnl=Subquery(latest))
+    return list(chains.order_by(F("latest_pnl").desc(nulls_last=True), "id"))
 
 
 def find_period(user: Any, chain: Chain, identifier: str) -> Period | None:

@@ -3,5 +3,5 @@ from django.apps import AppConfig
 
 class OperationsConfig(AppConfig):
     name = "operations"
-    verbose_name = "operations"
+    verbose_name = "Operations"
     default_auto_field = "django.db.models.BigAutoField"

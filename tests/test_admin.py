@@ -123,6 +123,16 @@ INLINE_PAGES: list[tuple[str, Callable[[], Model], Callable[[Any], Any]]] = [
         f.AgreementFactory,
         lambda agreement: f.AgreementVersionFactory(agreement=agreement, created_by=f.UserFactory()),
     ),
+    (
+        "statement",
+        f.StatementFactory,
+        lambda statement: f.CommissionLineFactory(
+            statement=statement,
+            chain=statement.chain,
+            rule__agreement__partner=statement.partner,
+            adjusts_statement=f.StatementFactory(partner=statement.partner, chain=statement.chain),
+        ),
+    ),
 ]
 
 

@@ -1,6 +1,7 @@
 """Admin building blocks shared by the apps."""
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin
@@ -108,8 +109,6 @@ def token_amount(value: Any, decimals: int, symbol: str = "") -> str:
     """A base-unit amount in whole tokens with all its decimals, e.g. 1500000000 -> '1.5 SOL'."""
     if value is None:
         return "-"
-    from decimal import Decimal
-
     tokens = (Decimal(value).scaleb(-decimals)).normalize()
     text = f"{tokens:,f}"
     return f"{text} {symbol}".strip()
@@ -119,14 +118,27 @@ def amount_html(value: Any, decimals: int, symbol: str = "", unit: str = "") -> 
     """An amount for list and detail pages: whole tokens, with the exact base units beneath."""
     if value is None:
         return format_html("{}", "-")
-    from decimal import Decimal
-
     base = Decimal(value).normalize()
     return format_html(
-        '<span title="{} {}">{}</span><br><small class="quiet">{} {}</small>',
+        '<span class="aurora-amount" title="{} {}">{}<br><small class="quiet">{} {}</small></span>',
         f"{base:f}",
         unit,
         token_amount(value, decimals, symbol),
         f"{base:,f}",
         unit,
     )
+
+
+def amount_column(field: str, description: str = "") -> Any:
+    """A list or detail column for an amount field of a row with a `chain`: whole tokens of the
+    chain's native token, with the exact base units beneath (sorted by the field)."""
+
+    @admin.display(description=description or field.removesuffix("_native").replace("_", " "), ordering=field)
+    def column(model_admin: Any, obj: Any) -> SafeString:
+        chain = obj.chain
+        return amount_html(
+            getattr(obj, field), chain.native_decimals, chain.display_symbol or "", chain.native_unit
+        )
+
+    column.__name__ = field.removesuffix("_native")
+    return column
