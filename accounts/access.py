@@ -13,6 +13,7 @@ The database adds row-level security on partner tables as a second wall (aurora.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -160,6 +161,7 @@ SCOPES: dict[str, Scope] = {
     "canonical.normalizedinput": Scope(chain="chain", validator="validator_key"),
     "canonical.reconciliationreport": Scope(chain="chain"),
     "canonical.reconciliationfinding": Scope(chain="chain", validator="validator_key"),
+    "operations.job": Scope(chain="parameters__chain_id"),
 }
 
 
@@ -218,3 +220,18 @@ def scoped(queryset: QuerySet[M], user: Any) -> QuerySet[M]:
             allowed |= Q(**{f"{scope.validator}__isnull": True})
         queryset = queryset.filter(allowed)
     return queryset
+
+
+def rules_outside_scope(user: Any, rules: Iterable[tuple[str | None, str | None]]) -> list[str]:
+    """For a user limited to some chains or validators: the rules (chain, validator; None for
+    every one) they may not write, described. A rule for every chain or every validator reaches
+    beyond such a user's limit, so only rules naming permitted ones are theirs to change."""
+    chains = getattr(user, "allowed_chain_ids", None) or []
+    validators = getattr(user, "allowed_validator_keys", None) or []
+    problems = []
+    for chain_id, validator_key in rules:
+        if chains and chain_id not in chains:
+            problems.append(f"a rule on {chain_id or 'every chain'} is outside your chains")
+        elif validators and validator_key not in validators:
+            problems.append(f"a rule on {validator_key or 'every validator'} is outside your validators")
+    return sorted(set(problems))

@@ -176,6 +176,14 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A task is acknowledged when it ends, and put back if its worker dies, so no job is lost; Redis
+# redelivers an unacknowledged task after the visibility timeout, which must exceed the longest job.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=12 * 3600)
+}
 
 # HTTPS hardening: on by default outside development. Behind a TLS-terminating proxy set
 # SECURE_PROXY_SSL_HEADER=true so Django trusts X-Forwarded-Proto.

@@ -9,6 +9,7 @@ and an error from a service is shown on the page with nothing written. Who may d
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -22,7 +23,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from accounts.access import Capability, has_capability, scoped
+from accounts.access import Capability, has_capability, rules_outside_scope, scoped
 from accounts.admin_scope import ScopedAdminMixin
 from aurora.common.admin import ReadOnlyAdminMixin, ViewOnlyHistoryAdmin, amount_column, pretty_json
 from commissions.admin_forms import (
@@ -52,6 +53,7 @@ from commissions.services.agreements import (
     agreement_create,
     agreement_set_status,
     agreement_update_terms,
+    terms_token,
 )
 from commissions.services.preview import preview_terms
 from commissions.services.recompute import FROZEN
@@ -101,6 +103,28 @@ def _current_specs(agreement: Agreement) -> list[RuleSpec]:
     return [RuleSpec.from_rule(rule) for rule in rules]
 
 
+def _scopes(rules: list[RuleSpec]) -> list[tuple[str | None, str | None]]:
+    return [(rule.chain_id, rule.validator_key) for rule in rules]
+
+
+def _require_terms_in_scope(request: HttpRequest, rules: list[RuleSpec]) -> None:
+    """Changing or previewing terms that reach outside the user's chains or validators: 403."""
+    if rules_outside_scope(request.user, _scopes(rules)):
+        raise PermissionDenied
+
+
+def _visible_rules(request: HttpRequest, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rules of a terms snapshot that the user may read (as `scoped` reads rule rows)."""
+    chains = getattr(request.user, "allowed_chain_ids", None) or []
+    validators = getattr(request.user, "allowed_validator_keys", None) or []
+    return [
+        rule
+        for rule in rules
+        if (not chains or rule.get("chain_id") in chains)
+        and (not validators or rule.get("validator_key") in (None, *validators))
+    ]
+
+
 def _first_chain(rules: list[RuleSpec]) -> str | None:
     return next((rule.chain_id for rule in rules if rule.chain_id), None)
 
@@ -142,7 +166,7 @@ class CurrentRuleInline(admin.TabularInline[AgreementRule, Agreement]):
     verbose_name_plural = "rules of the current version"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AgreementRule]:
-        queryset = super().get_queryset(request).select_related("agreement", "chain")
+        queryset = scoped(super().get_queryset(request), request.user).select_related("agreement", "chain")
         return queryset.filter(version_number=F("agreement__current_version")).order_by("rule_order")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -201,6 +225,9 @@ class AgreementAdmin(ScopedAdminMixin, ViewOnlyHistoryAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return has_capability(request.user, Capability.EDIT_AGREEMENTS)
 
+    def has_change_status_permission(self, request: HttpRequest) -> bool:
+        return has_capability(request.user, Capability.EDIT_AGREEMENTS)
+
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view
         return [
@@ -242,8 +269,8 @@ class AgreementAdmin(ScopedAdminMixin, ViewOnlyHistoryAdmin):
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         _require(request, Capability.EDIT_AGREEMENTS)
-        form = NewAgreementForm(request.POST or None)
-        rules = RuleFormSet(request.POST or None, prefix="rules")
+        form = NewAgreementForm(request.POST or None, user=request.user)
+        rules = RuleFormSet(request.POST or None, prefix="rules", form_kwargs={"user": request.user})
         if request.method == "POST" and form.is_valid() and rules.is_valid():
             try:
                 agreement = agreement_create(
@@ -268,15 +295,24 @@ class AgreementAdmin(ScopedAdminMixin, ViewOnlyHistoryAdmin):
         agreement = _scoped_object(request, Agreement, object_id)
         _require(request, Capability.EDIT_AGREEMENTS)
         current = _current_specs(agreement)
+        _require_terms_in_scope(request, current)
         version = agreement.versions.filter(version_number=agreement.current_version).first()
         draft = agreement.status == AgreementStatus.DRAFT
-        initial = {"effective_from": version.effective_from if version and draft else None}
+        initial = {
+            "effective_from": version.effective_from if version and draft else None,
+            "based_on": terms_token(version) if version else "",
+        }
         form = TermsForm(request.POST or None, initial=initial)
         rules = RuleFormSet(
-            request.POST or None, prefix="rules", initial=[RuleForm.initial_from(spec) for spec in current]
+            request.POST or None,
+            prefix="rules",
+            initial=[RuleForm.initial_from(spec) for spec in current],
+            form_kwargs={"user": request.user, "keep_chains": [r.chain_id for r in current if r.chain_id]},
         )
         range_form = (
-            PreviewRangeForm(request.POST or None, prefix="preview") if "_preview" in request.POST else None
+            PreviewRangeForm(request.POST or None, prefix="preview", user=request.user)
+            if "_preview" in request.POST
+            else None
         )
         preview = None
         if request.method == "POST" and rules.is_valid():
@@ -291,6 +327,7 @@ class AgreementAdmin(ScopedAdminMixin, ViewOnlyHistoryAdmin):
                         effective_from=form.cleaned_data["effective_from"],
                         change_reason=form.cleaned_data["change_reason"],
                         actor=request.user,  # type: ignore[arg-type]
+                        based_on=form.cleaned_data["based_on"],
                     )
                 except AgreementError as error:
                     form.add_error(None, str(error))
@@ -307,7 +344,11 @@ class AgreementAdmin(ScopedAdminMixin, ViewOnlyHistoryAdmin):
             form=form,
             rules=rules,
             range_form=range_form
-            or PreviewRangeForm(prefix="preview", initial=PreviewRangeForm.recent(_first_chain(current))),
+            or PreviewRangeForm(
+                prefix="preview",
+                user=request.user,
+                initial=PreviewRangeForm.recent(request.user, _first_chain(current)),
+            ),
             preview=preview,
         )
 
@@ -317,14 +358,16 @@ class AgreementAdmin(ScopedAdminMixin, ViewOnlyHistoryAdmin):
         """What the current version (a draft's terms) would have paid over past periods."""
         agreement = _scoped_object(request, Agreement, object_id)
         _require(request, Capability.VIEW_COMMISSIONS)
+        terms = _current_specs(agreement)
+        _require_terms_in_scope(request, terms)
         range_form = PreviewRangeForm(
             request.GET or None,
             prefix="preview",
-            initial=PreviewRangeForm.recent(_first_chain(_current_specs(agreement))),
+            user=request.user,
+            initial=PreviewRangeForm.recent(request.user, _first_chain(terms)),
         )
         preview = None
         if range_form.is_bound and range_form.is_valid():
-            terms = _current_specs(agreement)
             in_force: list[RuleSpec] = [] if agreement.status == AgreementStatus.DRAFT else terms
             preview = self._preview(request, agreement, terms, in_force, range_form, form=range_form)
         return self._render(
@@ -345,6 +388,10 @@ class AgreementAdmin(ScopedAdminMixin, ViewOnlyHistoryAdmin):
         range_form: Any,
         form: Any = None,
     ) -> Any:
+        problems = rules_outside_scope(request.user, _scopes(proposed) + _scopes(current))
+        if problems:
+            (form or range_form).add_error(None, "; ".join(problems))
+            return None
         try:
             return preview_terms(
                 partner_id=agreement.partner_id,
@@ -368,7 +415,10 @@ class AgreementAdmin(ScopedAdminMixin, ViewOnlyHistoryAdmin):
             right = versions[int(request.GET.get("b") or agreement.current_version)]
         except (KeyError, ValueError):
             raise Http404("no such version") from None
-        rows = _compare(left.terms_snapshot.get("rules", []), right.terms_snapshot.get("rules", []))
+        rows = _compare(
+            _visible_rules(request, left.terms_snapshot.get("rules", [])),
+            _visible_rules(request, right.terms_snapshot.get("rules", [])),
+        )
         return self._render(
             request,
             "compare.html",
@@ -385,6 +435,7 @@ class AgreementAdmin(ScopedAdminMixin, ViewOnlyHistoryAdmin):
         _require(request, Capability.EDIT_AGREEMENTS)
         if action not in STATUS_ACTIONS:
             raise Http404("no such status change")
+        _require_terms_in_scope(request, _current_specs(agreement))
         status, label = STATUS_ACTIONS[action]
         form = ReasonForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -418,15 +469,15 @@ class AgreementAdmin(ScopedAdminMixin, ViewOnlyHistoryAdmin):
             allowed=allowed,
         )
 
-    @admin.action(description="Activate the selected agreements")
+    @admin.action(description="Activate the selected agreements", permissions=["change_status"])
     def activate(self, request: HttpRequest, queryset: QuerySet[Agreement]) -> HttpResponse | None:
         return self._bulk_status(request, queryset, AgreementStatus.ACTIVE)
 
-    @admin.action(description="Suspend the selected agreements")
+    @admin.action(description="Suspend the selected agreements", permissions=["change_status"])
     def suspend(self, request: HttpRequest, queryset: QuerySet[Agreement]) -> HttpResponse | None:
         return self._bulk_status(request, queryset, AgreementStatus.SUSPENDED)
 
-    @admin.action(description="Terminate the selected agreements")
+    @admin.action(description="Terminate the selected agreements", permissions=["change_status"])
     def terminate(self, request: HttpRequest, queryset: QuerySet[Agreement]) -> HttpResponse | None:
         return self._bulk_status(request, queryset, AgreementStatus.TERMINATED)
 
@@ -628,7 +679,8 @@ class CommissionLineAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     def override_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         line = _scoped_object(request, CommissionLine, object_id)
         _require(request, Capability.OVERRIDE_LINES)
-        initial = {"amount": line.override_amount_native}
+        current = line.override_amount_native
+        initial = {"amount": None if current is None else current.quantize(Decimal(1))}
         form = OverrideForm(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
             try:
@@ -722,8 +774,7 @@ class StatementLineInline(admin.TabularInline[CommissionLine, Statement]):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CommissionLine]:
         return (
-            super()
-            .get_queryset(request)
+            scoped(super().get_queryset(request), request.user)
             .select_related("period", "agreement", "chain", "adjusts_statement__partner")
             .order_by("period__period_end", "rule_order")
         )
@@ -856,6 +907,9 @@ class StatementAdmin(ScopedAdminMixin, ViewOnlyHistoryAdmin):
     def export_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         statement = _scoped_object(request, Statement, object_id)
         _require(request, Capability.EXPORT_STATEMENTS)
+        lines = CommissionLine.objects.filter(statement=statement)
+        if lines.count() != scoped(lines, request.user).count():
+            raise PermissionDenied  # the statement has lines of validators outside the user's scope
         content = statement_export(statement=statement, actor=request.user)  # type: ignore[arg-type]
         response = HttpResponse(content, content_type="text/csv; charset=utf-8")
         filename = f"statement-{statement.partner.partner_name}-{statement.chain_id}-{statement.month}.csv"

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
+from django.db.models import Q
 from django.forms import formset_factory
 
+from accounts.access import scoped
+from aurora.common.fields import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
 from chains.models import Chain, Period
 from commissions.engine.tiers import MAX_BPS
 from commissions.models import AttributionMethod, RevenueComponent
@@ -18,9 +22,7 @@ from partners.models import Partner
 
 class RuleForm(forms.Form):
     rule_order = forms.IntegerField(min_value=1, label="order")
-    chain = forms.ModelChoiceField(
-        queryset=Chain.objects.filter(is_active=True), required=False, empty_label="every chain"
-    )
+    chain = forms.ModelChoiceField(queryset=Chain.objects.none(), required=False, empty_label="every chain")
     validator_key = forms.CharField(max_length=100, required=False, label="validator (empty: all)")
     # An empty first choice, so the blank row for a new rule is left out when untouched.
     revenue_component = forms.ChoiceField(choices=[("", "—"), *RevenueComponent.choices], label="component")
@@ -32,6 +34,14 @@ class RuleForm(forms.Form):
     cap_amount_native = forms.DecimalField(
         required=False, min_value=Decimal(0), max_digits=48, decimal_places=18, label="cap (base units)"
     )
+
+    def __init__(self, *args: Any, user: Any, keep_chains: Sequence[str] = (), **kwargs: Any) -> None:
+        """Chains: the active ones the user may see, and those the terms already name (a chain
+        deactivated since stays selected rather than turning into "every chain")."""
+        super().__init__(*args, **kwargs)
+        chains = Chain.objects.filter(Q(is_active=True) | Q(pk__in=list(keep_chains)))
+        cast("forms.ModelChoiceField[Any]", self.fields["chain"]).queryset = scoped(chains, user)
+
     tier_config = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 40}),
@@ -89,14 +99,20 @@ def rule_specs(formset: Any) -> list[RuleSpec]:
 
 
 class NewAgreementForm(forms.Form):
-    partner = forms.ModelChoiceField(queryset=Partner.objects.filter(is_active=True))
+    partner = forms.ModelChoiceField(queryset=Partner.objects.none())
     name = forms.CharField(max_length=200)
     effective_from = forms.DateTimeField(help_text="YYYY-MM-DD HH:MM (UTC)")
     effective_until = forms.DateTimeField(required=False, help_text="empty: open-ended")
     reason = forms.CharField(required=False, max_length=500)
 
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        partners = scoped(Partner.objects.filter(is_active=True), user)
+        cast("forms.ModelChoiceField[Any]", self.fields["partner"]).queryset = partners
+
 
 class TermsForm(forms.Form):
+    based_on = forms.CharField(widget=forms.HiddenInput, max_length=64)
     effective_from = forms.DateTimeField(
         help_text=(
             "When the new terms start (UTC). For an agreement in use: after the current version's start."
@@ -106,14 +122,20 @@ class TermsForm(forms.Form):
 
 
 class PreviewRangeForm(forms.Form):
-    chain = forms.ModelChoiceField(queryset=Chain.objects.filter(is_active=True))
+    chain = forms.ModelChoiceField(queryset=Chain.objects.none())
     from_period = forms.IntegerField(min_value=0)
     to_period = forms.IntegerField(min_value=0)
 
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        chains = scoped(Chain.objects.filter(is_active=True), user)
+        cast("forms.ModelChoiceField[Any]", self.fields["chain"]).queryset = chains
+
     @staticmethod
-    def recent(chain_id: str | None = None, periods: int = 10) -> dict[str, Any]:
-        """Initial values: the last `periods` final periods of the chain (default: the first active)."""
-        chain = Chain.objects.filter(is_active=True, **({"pk": chain_id} if chain_id else {})).first()
+    def recent(user: Any, chain_id: str | None = None, periods: int = 10) -> dict[str, Any]:
+        """Initial values: the last `periods` final periods of the chain (default: the user's first)."""
+        chains = scoped(Chain.objects.filter(is_active=True), user)
+        chain = (chains.filter(pk=chain_id).first() if chain_id else None) or chains.order_by("pk").first()
         if chain is None:
             return {}
         identifiers = [
@@ -138,7 +160,10 @@ class ReasonForm(forms.Form):
 
 class OverrideForm(forms.Form):
     amount = forms.DecimalField(
-        min_value=Decimal(0), max_digits=48, decimal_places=0, help_text="Whole base units (lamports, wei)."
+        min_value=Decimal(0),
+        max_digits=AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES,  # what the amount columns hold
+        decimal_places=0,
+        help_text="Whole base units (lamports, wei).",
     )
     reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 60}))
 

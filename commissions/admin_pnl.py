@@ -26,6 +26,7 @@ from django.utils.safestring import SafeString
 
 from accounts.access import Capability, has_capability
 from aurora.common.admin import amount_html, token_amount
+from aurora.common.spreadsheet import safe_row
 from chains.models import Chain
 from commissions import pnl_report
 from commissions.models import ValidatorPnl
@@ -164,13 +165,8 @@ def csv_response(user: Any, selection: PnlFilter) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     writer = csv.writer(response, lineterminator="\n")
-    writer.writerows(_safe_cells(line) for line in pnl_report.csv_rows(rows))
+    writer.writerows(safe_row(line) for line in pnl_report.csv_rows(rows))
     return response
-
-
-def _safe_cells(line: list[str]) -> list[str]:
-    """Text that a spreadsheet would run as a formula is quoted; numbers stay plain."""
-    return [f"'{cell}" if cell[:1] in ("=", "+", "@", "\t", "\r") else cell for cell in line]
 
 
 # ---- the chart ----------------------------------------------------------------------------------

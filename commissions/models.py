@@ -296,7 +296,9 @@ class Statement(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.partner} {self.chain_id} {self.month} ({self.get_status_display()})"
+        # The partner's name when it is at hand; never a query per row (history lists, inlines).
+        partner = self.partner if Statement.partner.is_cached(self) else self.partner_id
+        return f"{partner} {self.chain_id} {self.month} ({self.get_status_display()})"
 
 
 class CommissionLine(TimeStampedModel):

@@ -22,7 +22,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -32,7 +32,7 @@ from accounts.models import AuditAction, User
 from aurora.common import context
 from aurora.common.dbscope import SYSTEM, set_database_scope
 from aurora.common.hashing import sha256_hex
-from aurora.common.locks import advisory_lock
+from aurora.common.locks import advisory_lock, lock_id
 from canonical.services import NormalizationError, normalize_range
 from chains.models import Chain, Period
 from chains.services import SyncReport, registry_sync
@@ -133,6 +133,7 @@ def job_enqueue(*, job_type: str, parameters: Mapping[str, Any], actor: User | N
         raise PermissionDenied(f"{kind.label} needs the {REQUIRED_CAPABILITY[kind]} capability")
     clean = job_parameters(kind, parameters)
     with transaction.atomic():
+        _refuse_overlapping(kind, clean)
         job = Job.objects.create(
             job_type=kind,
             parameters=clean,
@@ -149,6 +150,41 @@ def job_enqueue(*, job_type: str, parameters: Mapping[str, Any], actor: User | N
         )
         transaction.on_commit(lambda: _dispatch(job.pk))
     return job
+
+
+def _refuse_overlapping(kind: JobType, params: Mapping[str, Any]) -> None:
+    """One active job per type, chain and period at a time: a second (a double click, two people)
+    would only find the periods locked and fail. Checked under a lock, so two requests cannot both
+    pass; a job left RUNNING by a worker that died does not count."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id(f"enqueue:{kind}:{params['chain_id']}")])
+    jobs_reap_abandoned()
+    active = Job.objects.filter(
+        job_type=kind,
+        status__in=ACTIVE_STATUSES,
+        parameters__chain_id=params["chain_id"],
+        parameters__from_period__lte=params["to_period"],
+        parameters__to_period__gte=params["from_period"],
+    ).first()
+    if active is not None:
+        raise JobError(
+            f"{active.get_job_type_display()} {active.describe_range()} is already "
+            f"{active.get_status_display().lower()}: wait for it to finish"
+        )
+
+
+def jobs_reap_abandoned() -> int:
+    """Mark FAILED the jobs left RUNNING by a worker that stopped (its lock on the job is free)."""
+    reaped = 0
+    for job in Job.objects.filter(status=JobStatus.RUNNING):
+        with advisory_lock(f"job:{job.pk}") as free:
+            if free:
+                reaped += Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+                    status=JobStatus.FAILED,
+                    error="abandoned: the worker stopped before the job finished",
+                    finished_at=timezone.now(),
+                )
+    return reaped
 
 
 def _dispatch(job_id: UUID) -> None:

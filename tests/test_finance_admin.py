@@ -108,6 +108,13 @@ def agreement_url(agreement: Agreement, view: str, *args: Any) -> str:
     return reverse(f"admin:commissions_agreement_{view}", args=[agreement.pk, *args])
 
 
+def opened_terms(client: Client, agreement: Agreement) -> str:
+    """The token of the terms as the page shows them (posted back with a change)."""
+    page = client.get(agreement_url(agreement, "terms"))
+    assert page.status_code == 200
+    return str(page.context["form"].initial["based_on"])
+
+
 def statement_step(client: Client, statement: Statement, step: str, reason: str = "") -> Any:
     return client.post(
         reverse("admin:commissions_statement_step", args=[statement.pk, step]), {"reason": reason}
@@ -176,6 +183,7 @@ def test_from_a_new_agreement_to_a_paid_statement_through_the_pages() -> None:
 
     # New terms from 20 September: previewed first (nothing written), then saved as version 2.
     new_terms = {
+        "based_on": opened_terms(alice, agreement),
         **rules_data(mev_rule(world, 1_000), BLANK_ROW, initial=1),
         "effective_from": "2025-09-20 00:00",
         "change_reason": "volume tier reached",
@@ -309,6 +317,7 @@ def test_new_terms_starting_before_the_version_in_force_are_refused() -> None:
     response = alice.post(
         agreement_url(agreement, "terms"),
         {
+            "based_on": opened_terms(alice, agreement),
             **rules_data(mev_rule(world, 900), initial=1),
             "effective_from": "2024-01-01 00:00",
             "change_reason": "backdated",

@@ -35,6 +35,12 @@ class ViewOnlyHistoryAdmin(SimpleHistoryAdmin):  # type: ignore[misc]
     def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
         return True
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        """Every field: these admins change nothing through a form, and a past version's page must
+        not offer inputs (nor list choices, such as other chains, to pick from)."""
+        declared = list(super().get_readonly_fields(request, obj))
+        return declared + [f.name for f in self.model._meta.fields if f.name not in declared]
+
     def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
         self._require_in_scope(request, object_id)
         return super().history_view(request, object_id, extra_context)  # type: ignore[no-any-return]

@@ -7,7 +7,9 @@ names the rule and the problem, and nothing changes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -17,6 +19,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.access import rules_outside_scope
 from accounts.audit import audit_record, snapshot
 from accounts.models import AuditAction, User
 from chains.models import Chain, ValidatorIdentity
@@ -202,6 +205,33 @@ def _refuse(error: InvalidTerms) -> AgreementError:
     return AgreementError(str(error))
 
 
+def _require_in_scope(actor: User | None, rules: Iterable[tuple[str | None, str | None]]) -> None:
+    """A user limited to some chains or validators changes only terms wholly within them."""
+    if actor is None:
+        return
+    problems = rules_outside_scope(actor, rules)
+    if problems:
+        raise AgreementError("; ".join(problems))
+
+
+def _current_rule_scopes(agreement: Agreement) -> list[tuple[str | None, str | None]]:
+    return list(
+        AgreementRule.objects.filter(
+            agreement=agreement, version_number=agreement.current_version
+        ).values_list("chain_id", "validator_key")
+    )
+
+
+def terms_token(version: AgreementVersion) -> str:
+    """Identifies the terms a form was opened on, so a save over someone else's change is refused."""
+    content = {
+        "version": version.version_number,
+        "from": version.effective_from.isoformat(),
+        "terms": version.terms_snapshot,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:20]
+
+
 @transaction.atomic
 def agreement_create(
     *,
@@ -222,6 +252,7 @@ def agreement_create(
         validate_rules(rules)
     except InvalidTerms as error:
         raise _refuse(error) from None
+    _require_in_scope(actor, ((rule.chain_id, rule.validator_key) for rule in rules))
     agreement = Agreement.objects.create(
         partner=partner,
         agreement_name=name.strip(),
@@ -262,10 +293,12 @@ def agreement_update_terms(
     effective_from: datetime,
     change_reason: str,
     actor: User | None,
+    based_on: str | None = None,
 ) -> AgreementVersion:
     """New terms. A DRAFT agreement's unused version is edited in place; otherwise the terms become
     a new version from `effective_from`, and the previous one ends there. A version that any
-    line used is never modified."""
+    line used is never modified. `based_on`: the `terms_token` of the terms the change was made
+    from; if they changed since, the change is refused rather than silently undoing the other."""
     agreement = Agreement.objects.select_for_update().get(pk=agreement_id)
     if not change_reason.strip():
         raise AgreementError("say why the terms change (change reason)")
@@ -277,6 +310,15 @@ def agreement_update_terms(
         raise _refuse(error) from None
     current = AgreementVersion.objects.select_for_update().get(
         agreement=agreement, version_number=agreement.current_version
+    )
+    if based_on is not None and based_on != terms_token(current):
+        raise AgreementError(
+            f"the terms changed since you opened them (now version {current.version_number}, "
+            f"{current.change_reason!r}): reload the page and make your change again"
+        )
+    _require_in_scope(
+        actor,
+        [*_current_rule_scopes(agreement), *((rule.chain_id, rule.validator_key) for rule in rules)],
     )
     before = {"version": current.version_number, "terms": current.terms_snapshot}
     if effective_from < agreement.effective_from or (
@@ -343,6 +385,7 @@ def agreement_set_status(
         )
     if not reason.strip():
         raise AgreementError("say why the status changes (reason)")
+    _require_in_scope(actor, _current_rule_scopes(agreement))
     if effective_at is None:
         effective_at = (
             agreement.effective_from if agreement.status == AgreementStatus.DRAFT else timezone.now()

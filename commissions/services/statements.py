@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from accounts.audit import audit_record, snapshot
 from accounts.models import AuditAction, Role, User
+from aurora.common.fields import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
+from aurora.common.spreadsheet import safe_row
 from commissions.models import CommissionLine, Statement, StatementStatus
 from commissions.services.recompute import FROZEN, OPEN, refresh_statement
 
@@ -174,7 +176,14 @@ def statement_mark_paid(*, statement_id: UUID, actor: User, reference: str = "")
 
 
 def _open_line(line_id: UUID) -> CommissionLine:
+    """The line, locked after its statement (the order the statement steps lock in), so an
+    approval cannot slip in between the check that the statement is open and the change."""
+    statement_id = CommissionLine.objects.filter(pk=line_id).values_list("statement_id", flat=True).get()
+    if statement_id is not None:
+        list(Statement.objects.select_for_update().filter(pk=statement_id).values_list("pk", flat=True))
     line = CommissionLine.objects.select_for_update(of=("self",)).select_related("statement").get(pk=line_id)
+    if line.statement_id != statement_id:
+        raise StatementError("the line moved to another statement meanwhile: try again")
     if line.statement is not None and line.statement.status in FROZEN:
         raise StatementError(f"the line's statement is {line.statement.status}: frozen, it cannot change")
     return line
@@ -187,6 +196,8 @@ def _whole(amount: Decimal) -> Decimal:
         raise StatementError("the override must be whole base units (no fractions)")
     if amount < 0:
         raise StatementError("the override cannot be negative")
+    if amount.adjusted() >= AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES:
+        raise StatementError("the override is larger than any amount Aurora stores")
     return amount.quantize(Decimal(1))
 
 
@@ -340,40 +351,44 @@ def statement_csv(statement: Statement) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
-        [
-            "partner",
-            statement.partner.partner_name,
-            "chain",
-            statement.chain_id,
-            "month",
-            statement.month,
-            "status",
-            statement.status,
-        ]
+        safe_row(
+            [
+                "partner",
+                statement.partner.partner_name,
+                "chain",
+                statement.chain_id,
+                "month",
+                statement.month,
+                "status",
+                statement.status,
+            ]
+        )
     )
     writer.writerow(CSV_COLUMNS)
     total = Decimal(0)
     for line in lines:
         total += line.final_amount_native
         writer.writerow(
-            [
-                line.pk,
-                line.period.period_identifier,
-                line.period.period_end.isoformat(),
-                line.agreement.agreement_name,
-                line.agreement_version,
-                line.rule_order,
-                line.validator_key or "",
-                line.revenue_component,
-                line.attribution_method,
-                _plain(line.base_amount_native),
-                line.commission_rate_bps,
-                _plain(line.pre_override_amount_native),
-                "" if line.override_amount_native is None else _plain(line.override_amount_native),
-                line.override_reason or "",
-                _plain(line.final_amount_native),
-                line.adjusts_statement.month if line.adjusts_statement else "",
-            ]
+            safe_row(
+                [
+                    line.pk,
+                    line.period.period_identifier,
+                    line.period.period_end.isoformat(),
+                    line.agreement.agreement_name,
+                    line.agreement_version,
+                    line.rule_order,
+                    line.validator_key or "",
+                    line.revenue_component,
+                    line.attribution_method,
+                    _plain(line.base_amount_native),
+                    line.commission_rate_bps,
+                    _plain(line.pre_override_amount_native),
+                    "" if line.override_amount_native is None else _plain(line.override_amount_native),
+                    line.override_reason or "",
+                    _plain(line.final_amount_native),
+                    line.adjusts_statement.month if line.adjusts_statement else "",
+                ]
+            )
         )
     decimals = statement.chain.native_decimals
     writer.writerow([])
