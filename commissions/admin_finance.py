@@ -762,6 +762,7 @@ class StatementLineInline(admin.TabularInline[CommissionLine, Statement]):
         "period",
         "agreement",
         "rule_order",
+        "validator_key",
         "revenue_component",
         "attribution_method",
         "final",
@@ -818,6 +819,9 @@ class StatementAdmin(ScopedAdminMixin, ViewOnlyHistoryAdmin):
     readonly_fields = STATEMENT_FIELDS
     inlines = [StatementLineInline]
     change_form_template = "admin/commissions/statement/change_form.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Statement]:
+        return super().get_queryset(request).select_related("partner", "chain")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # statements are drafted by recompute

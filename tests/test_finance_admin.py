@@ -8,7 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import AuditLog, Role, User
@@ -479,3 +481,194 @@ def test_model_history_is_shown_but_never_restored() -> None:
     assert restored.status_code == 405
     agreement.refresh_from_db()
     assert (agreement.agreement_name, agreement.status) == ("Kept", AgreementStatus.ACTIVE)
+
+
+# ---- scope, concurrency, bounds -----------------------------------------------------------------
+
+
+def test_a_user_limited_to_other_chains_cannot_touch_terms_on_this_one() -> None:
+    world = make_world()
+    other = f.ChainFactory(id="ethereum-mainnet")
+    partner = f.PartnerFactory()
+    agreement = active_agreement(
+        partner, RuleSpec(1, "MEV_TIPS", "FIXED_SHARE", 500, chain_id=world.chain.pk)
+    )
+    limited = f.UserFactory(
+        username="eth-only", role=Role.FINANCE, is_staff=True, allowed_chain_ids=[other.pk]
+    )
+    client = Client()
+    client.force_login(limited)
+
+    assert client.get(agreement_url(agreement, "terms")).status_code == 403
+    assert client.get(agreement_url(agreement, "preview")).status_code == 403
+    assert client.post(agreement_url(agreement, "status", "suspend"), {"reason": "x"}).status_code == 403
+    change_page = client.get(agreement_url(agreement, "change"))
+    assert change_page.status_code == 200 and "500" not in str(
+        change_page.context["inline_admin_formsets"][0]
+    )
+    created = client.post(
+        reverse("admin:commissions_agreement_add"),
+        {
+            "partner": partner.pk,
+            "name": "Reach",
+            "effective_from": "2025-09-01 00:00",
+            **rules_data(mev_rule(world, 1)),
+        },
+    )
+    assert created.status_code == 200 and "Select a valid choice" in created.content.decode()
+    assert not Agreement.objects.filter(agreement_name="Reach").exists()
+    agreement.refresh_from_db()
+    assert agreement.status == AgreementStatus.ACTIVE
+
+
+def test_a_user_limited_to_some_validators_sees_only_their_lines_and_cannot_export_the_rest() -> None:
+    statement = f.StatementFactory()
+    mine, theirs = "Mine" + "1" * 40, "Theirs" + "1" * 38
+    for validator in (mine, theirs):
+        f.CommissionLineFactory(
+            statement=statement,
+            chain=statement.chain,
+            rule__agreement__partner=statement.partner,
+            validator_key=validator,
+        )
+    limited = f.UserFactory(
+        username="one-validator", role=Role.FINANCE, is_staff=True, allowed_validator_keys=[mine]
+    )
+    client = Client()
+    client.force_login(limited)
+
+    page = client.get(reverse("admin:commissions_statement_change", args=[statement.pk])).content.decode()
+    export = client.get(reverse("admin:commissions_statement_export", args=[statement.pk]))
+
+    assert mine in page and theirs not in page
+    assert export.status_code == 403
+    assert not AuditLog.objects.filter(action="EXPORT_STATEMENT").exists()
+
+
+def test_terms_saved_over_someone_elses_change_are_refused() -> None:
+    world = make_world()
+    agreement = active_agreement(
+        f.PartnerFactory(), RuleSpec(1, "MEV_TIPS", "FIXED_SHARE", 500, chain_id=world.chain.pk)
+    )
+    alice, _ = login("alice")
+    bob, _ = login("bob")
+    alice_opened = opened_terms(alice, agreement)
+    change = {"effective_from": "2025-09-20 00:00", "change_reason": "new rate"}
+    bob_saved = bob.post(
+        agreement_url(agreement, "terms"),
+        {**change, "based_on": opened_terms(bob, agreement), **rules_data(mev_rule(world, 700), initial=1)},
+    )
+    assert bob_saved.status_code == 302
+
+    stale = alice.post(
+        agreement_url(agreement, "terms"),
+        {**change, "based_on": alice_opened, **rules_data(mev_rule(world, 900), initial=1)},
+    )
+
+    assert stale.status_code == 200 and "the terms changed since you opened them" in stale.content.decode()
+    agreement.refresh_from_db()
+    assert agreement.current_version == 2
+    assert list(agreement.rules.filter(version_number=2).values_list("commission_rate_bps", flat=True)) == [
+        700
+    ]
+
+
+def test_a_rule_on_a_chain_deactivated_since_keeps_its_chain_on_the_terms_page() -> None:
+    world = make_world()
+    agreement = active_agreement(
+        f.PartnerFactory(), RuleSpec(1, "MEV_TIPS", "FIXED_SHARE", 500, chain_id=world.chain.pk)
+    )
+    world.chain.is_active = False
+    world.chain.save()
+    alice, _ = login("alice")
+
+    page = alice.get(agreement_url(agreement, "terms"))
+
+    chain_field = page.context["rules"].forms[0]["chain"]
+    assert chain_field.value() == world.chain.pk
+    assert f'<option value="{world.chain.pk}" selected>' in str(chain_field)
+
+
+def test_an_override_too_large_for_the_columns_is_a_form_error_and_one_can_be_changed() -> None:
+    world = two_periods()
+    partner = f.PartnerFactory()
+    active_agreement(partner, RuleSpec(1, "MEV_TIPS", "FIXED_SHARE", 500, chain_id=world.chain.pk))
+    recompute(world)
+    line = CommissionLine.objects.filter(partner=partner).first()
+    assert line is not None
+    alice, _ = login("alice")
+    url = reverse("admin:commissions_commissionline_override", args=[line.pk])
+
+    too_large = alice.post(url, {"amount": "1" * 31, "reason": "typo"})
+    assert too_large.status_code == 200 and "no more than 30 digits" in too_large.content.decode()
+    assert alice.post(url, {"amount": "40000", "reason": "goodwill"}).status_code == 302
+    shown = alice.get(url).context["form"]["amount"].value()
+    resaved = alice.post(url, {"amount": str(shown), "reason": "goodwill, agreed by phone"})
+
+    assert str(shown) == "40000" and resaved.status_code == 302
+    line.refresh_from_db()
+    assert (line.final_amount_native, line.override_reason) == (40_000, "goodwill, agreed by phone")
+
+
+def test_the_statement_csv_never_hands_a_spreadsheet_a_formula() -> None:
+    world = two_periods()
+    partner = f.PartnerFactory(partner_name="=cmd|' /C calc'!A0")
+    active_agreement(partner, RuleSpec(1, "MEV_TIPS", "FIXED_SHARE", 500, chain_id=world.chain.pk))
+    recompute(world)
+    line = CommissionLine.objects.filter(partner=partner).first()
+    assert line is not None
+    alice, _ = login("alice")
+    alice.post(
+        reverse("admin:commissions_commissionline_override", args=[line.pk]),
+        {"amount": "1", "reason": '=HYPERLINK("http://x.example","click")'},
+    )
+    statement = Statement.objects.get(partner=partner)
+
+    rows = alice.get(reverse("admin:commissions_statement_export", args=[statement.pk])).content.decode()
+
+    assert "'=cmd|" in rows and "'=HYPERLINK" in rows
+    assert not any(cell.startswith(("=", "@", "+")) for row in rows.splitlines() for cell in row.split(","))
+
+
+def test_auditors_are_offered_no_status_actions_and_history_pages_offer_no_inputs() -> None:
+    world = make_world()
+    agreement = active_agreement(
+        f.PartnerFactory(), RuleSpec(1, "MEV_TIPS", "FIXED_SHARE", 500, chain_id=world.chain.pk)
+    )
+    rule = agreement.rules.get()
+    rule.save()  # a recorded version of the rule
+    auditor, _ = login("audrey", Role.AUDITOR)
+    finance_client, _ = login("alice")
+
+    audit_list = auditor.get(reverse("admin:commissions_agreement_changelist"))
+    finance_list = finance_client.get(reverse("admin:commissions_agreement_changelist"))
+    rule_version = finance_client.get(
+        reverse(
+            "admin:commissions_agreementrule_simple_history", args=[rule.pk, rule.history.latest().history_id]
+        )
+    )
+
+    assert audit_list.context["action_form"] is None or "suspend" not in str(
+        audit_list.context["action_form"]
+    )
+    assert "suspend" in str(finance_list.context["action_form"])
+    assert (
+        rule_version.status_code == 200
+        and "<select" not in rule_version.content.decode().split('id="content"')[1]
+    )
+
+
+def test_a_statement_history_page_does_not_query_per_version(django_assert_max_num_queries: Any) -> None:
+    statement = f.StatementFactory()
+    alice, _ = login("alice")
+    url = reverse("admin:commissions_statement_history", args=[statement.pk])
+    for _ in range(2):
+        statement.save()
+    alice.get(url)
+    with CaptureQueriesContext(connection) as three_versions:
+        assert alice.get(url).status_code == 200
+    for _ in range(7):
+        statement.save()
+
+    with django_assert_max_num_queries(len(three_versions)):
+        assert alice.get(url).status_code == 200

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test import Client
@@ -14,7 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import AuditAction, AuditLog, Role, User
-from chains.models import Chain, ChainProviderMapping, Provider
+from aurora.common.locks import lock_id
+from chains.models import Chain, ChainProviderMapping, Provider, ValidatorIdentity
 from commissions.models import ComputationRun, ComputationStatus
 from ingestion.models import IngestionRun, IngestionStatus, StagingPayload
 from operations import services, tasks
@@ -582,3 +584,81 @@ def test_an_ingestion_run_page_lists_failed_items_as_a_table() -> None:
     assert '"reason":' not in page  # not raw JSON
     listing = client.get(reverse("admin:ingestion_ingestionrun_changelist")).content.decode()
     assert "Partial" in listing and "field-duration" in listing and "field-items_failed" in listing
+
+
+# ---- one job per range; abandoned jobs ----------------------------------------------------------
+
+
+def test_a_second_job_over_periods_already_queued_is_refused_until_the_first_ends(queued: list[str]) -> None:
+    f.ChainFactory()
+    user = ops_user()
+    first = job_enqueue(job_type=JobType.RECOMPUTE_RANGE, parameters=recompute(850, 853), actor=user)
+
+    with pytest.raises(JobError, match="Recompute a range solana-mainnet 850-853 is already pending"):
+        job_enqueue(job_type=JobType.RECOMPUTE_RANGE, parameters=recompute(853, 860), actor=user)
+    elsewhere = job_enqueue(job_type=JobType.RECOMPUTE_RANGE, parameters=recompute(854, 860), actor=user)
+    other_kind = job_enqueue(job_type=JobType.NORMALIZE_RANGE, parameters=recompute(850, 853), actor=user)
+    Job.objects.filter(pk=first.pk).update(status=JobStatus.SUCCESS)
+    again = job_enqueue(job_type=JobType.RECOMPUTE_RANGE, parameters=recompute(850, 853), actor=user)
+
+    assert Job.objects.filter(job_type=JobType.RECOMPUTE_RANGE).count() == 3
+    assert {elsewhere.pk, other_kind.pk, again.pk} <= set(Job.objects.values_list("pk", flat=True))
+
+
+def test_a_job_left_running_by_a_stopped_worker_is_marked_failed_and_no_longer_blocks(
+    queued: list[str],
+) -> None:
+    f.ChainFactory()
+    abandoned = f.JobFactory(status=JobStatus.RUNNING, parameters=recompute(850, 853), progress=40)
+
+    job = job_enqueue(job_type=JobType.RECOMPUTE_RANGE, parameters=recompute(850, 853), actor=ops_user())
+
+    abandoned.refresh_from_db()
+    assert abandoned.status == JobStatus.FAILED
+    assert abandoned.error == "abandoned: the worker stopped before the job finished"
+    assert job.status == JobStatus.PENDING
+
+
+def test_a_running_job_whose_worker_holds_its_lock_is_left_alone() -> None:
+    running = f.JobFactory(status=JobStatus.RUNNING, parameters=recompute(850, 853))
+    worker = psycopg.connect(**connection.get_connection_params(), autocommit=True)  # another session
+    try:
+        worker.execute("SELECT pg_advisory_lock(%s)", [lock_id(f"job:{running.pk}")])
+        reaped = services.jobs_reap_abandoned()
+    finally:
+        worker.close()
+
+    running.refresh_from_db()
+    assert reaped == 0 and running.status == JobStatus.RUNNING
+
+
+def test_a_user_limited_to_a_chain_sees_only_its_jobs() -> None:
+    f.ChainFactory(id="ethereum-mainnet")
+    solana = f.JobFactory(parameters=recompute(850, 853))
+    ethereum = f.JobFactory(parameters={"chain_id": "ethereum-mainnet", "from_period": 1, "to_period": 2})
+    user = f.UserFactory(role=Role.OPS, is_staff=True, allowed_chain_ids=["ethereum-mainnet"])
+    client = Client()
+    client.force_login(user)
+
+    listing = client.get(reverse("admin:operations_job_changelist")).content.decode()
+
+    assert str(ethereum.pk) in listing and str(solana.pk) not in listing
+    assert client.get(reverse("admin:operations_job_change", args=[solana.pk])).status_code == 302
+
+
+def test_registry_forms_offer_only_the_chains_of_a_limited_user() -> None:
+    solana = f.ChainFactory()
+    f.ChainFactory(id="ethereum-mainnet")
+    user = f.UserFactory(role=Role.OPS, is_staff=True, allowed_chain_ids=["ethereum-mainnet"])
+    client = Client()
+    client.force_login(user)
+
+    refused = client.post(
+        reverse("admin:chains_validatoridentity_add"),
+        {"chain": solana.pk, "validator_key": "Out" + "1" * 40, "is_active": "on"},
+    )
+
+    assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()
+    choices = [value for value, _ in refused.context["adminform"].form.fields["chain"].choices if value]
+    assert [str(value) for value in choices] == ["ethereum-mainnet"]
+    assert not ValidatorIdentity.objects.filter(chain=solana).exists()
