@@ -46,6 +46,7 @@ demo-data: migrate ## registry, demo validators, users and agreements; ingest, n
 	DEBUG=true $(PY) manage.py demo_users
 	DEBUG=true $(PY) manage.py demo_agreements
 	$(PY) manage.py recompute --chain solana-mainnet --from-period 850 --to-period 853
+	DEBUG=true $(PY) manage.py demo_statements
 
 serve: ## serve admin, portal and API on http://$(HOST):$(PORT), with a Celery worker for admin jobs
 	@echo "Serving on http://$(HOST):$(PORT)/admin/  (Ctrl-C to stop; 'make stop' stops the databases)"

@@ -79,6 +79,7 @@ class AuditAction(models.TextChoices):
     NORMALIZATION_RUN = "NORMALIZATION_RUN", "Normalization run"
     REGISTRY_SYNC = "REGISTRY_SYNC", "Registry sync"
     CHANGE_USER_ACCESS = "CHANGE_USER_ACCESS", "Change user access"
+    CHANGE_PASSWORD = "CHANGE_PASSWORD", "Change password"
     LOGIN = "LOGIN", "Login"
     LOGIN_FAILED = "LOGIN_FAILED", "Failed login"
     LOGOUT = "LOGOUT", "Logout"

@@ -20,13 +20,30 @@ class UrlPolicy:
     model: str | None = None
     action: str | None = None
     app: str | None = None  # an admin app index: staff who may view any of its models
+    partner: bool = False  # a partner portal page: partner users, their own rows; others redirected
+    post_only: bool = False  # answers POST only (GET: 405)
 
 
 PUBLIC = UrlPolicy(public=True)
 STAFF = UrlPolicy(staff=True)
+PORTAL = UrlPolicy(partner=True)
 
 NAMED: dict[str, UrlPolicy] = {
-    "root": PUBLIC,  # redirects to the admin (or, once signed in, where the user belongs)
+    "root": PUBLIC,  # redirects to where the user belongs (portal, back office, or the sign-in page)
+    # The partner portal: a partner's own rows; another partner's id answers 404 like a missing one.
+    "portal:login": PUBLIC,
+    "portal:logout": UrlPolicy(public=True, post_only=True),
+    "portal:password_change": PORTAL,
+    "portal:dashboard": PORTAL,
+    "portal:commissions": PORTAL,
+    "portal:line": UrlPolicy(partner=True, model="commissions.commissionline"),
+    "portal:clients": PORTAL,
+    "portal:client": UrlPolicy(partner=True, model="partners.partnerclient"),
+    "portal:statements": PORTAL,
+    "portal:statement": UrlPolicy(partner=True, model="commissions.statement"),
+    "portal:statement_document": UrlPolicy(partner=True, model="commissions.statement"),
+    "portal:agreements": PORTAL,
+    "portal:agreement": UrlPolicy(partner=True, model="commissions.agreement"),
     "health": PUBLIC,
     "admin:login": PUBLIC,
     "admin:logout": STAFF,

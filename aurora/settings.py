@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "canonical",
     "commissions",
     "operations",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -113,6 +114,8 @@ AUTHENTICATION_BACKENDS = [
     "guardian.backends.ObjectPermissionBackend",
 ]
 GUARDIAN_ANONYMOUS_USER_NAME = None  # no database row for anonymous visitors
+LOGIN_URL = "portal:login"  # partners sign in to the portal; staff are sent on to the back office
+
 AXES_FAILURE_LIMIT: int = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME: float = env.float("AXES_COOLOFF_HOURS", default=0.25)  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
-from django.views.generic import RedirectView
+from django.urls import include, path
+
+from portal.views import home
 
 
 def liveness(request: HttpRequest) -> JsonResponse:
@@ -14,7 +15,8 @@ admin.site.site_title = "Aurora"
 admin.site.index_title = "Validator P&L and partner commissions"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("", home, name="root"),
+    path("portal/", include("portal.urls")),
     path("admin/", admin.site.urls),
     path("health", liveness, name="health"),
 ]

@@ -25,7 +25,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from accounts.access import Capability, has_capability
-from aurora.common.admin import amount_html, token_amount
+from aurora.common.admin import amount_html
+from aurora.common.amounts import token_amount
 from aurora.common.spreadsheet import safe_row
 from chains.models import Chain
 from commissions import pnl_report

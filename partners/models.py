@@ -18,6 +18,13 @@ class Partner(TimeStampedModel):
     contact_email = models.EmailField(max_length=200)
     contact_name = models.CharField(max_length=200, null=True, blank=True)
     is_active = models.BooleanField(default=True)
+    portal_shows_open_amounts = models.BooleanField(
+        "show amounts in preparation",
+        default=False,
+        db_default=False,
+        help_text="In the partner portal, show the amounts of statements not yet released, marked "
+        "provisional. Off: such statements show as in preparation, without amounts.",
+    )
 
     history = HistoricalRecords()
 

@@ -158,6 +158,11 @@ def concrete(name: str, route: str, objects: dict[str, Any]) -> str | None:
         return reverse(name, args=[ContentType.objects.get_for_model(line).pk, line.pk])
     if route == "admin/(?P<url>.*)$":
         return "/admin/no-such-page/"
+    if name.startswith("portal:") and policy.model:  # a partner's object (here another partner's)
+        kwargs: dict[str, Any] = {"pk": objects[policy.model].pk}
+        if name == "portal:statement_document":
+            kwargs["export_format"] = "pdf"
+        return reverse(name, kwargs=kwargs)
     if name.endswith("_simple_history"):  # an object's past version
         obj = objects[policy.model]
         version = obj.history.latest()
@@ -191,8 +196,16 @@ def allowed(user: User | None, policy: UrlPolicy) -> bool:
 
 
 def expected(user_kind: str, user: User | None, policy: UrlPolicy, name: str) -> set[int]:
+    from accounts.access import has_capability
+
+    if policy.post_only:
+        return {405}
     if policy.public:
         return {200, 302}
+    if policy.partner:  # partners reach their own pages; the objects here are another partner's
+        if user is not None and has_capability(user, Capability.VIEW_OWN_PARTNER):
+            return {404} if policy.model else {200}
+        return {302}  # to the sign-in page, or staff to the back office
     staff = user is not None and user.is_staff and user_kind != "expired_auditor"
     if name.startswith("admin:") and not staff:
         return {302}  # to the admin's login page
@@ -201,8 +214,6 @@ def expected(user_kind: str, user: User | None, policy: UrlPolicy, name: str) ->
     if name == "admin:None":
         return {302}  # the admin redirects an object's URL to its change page
     if policy.capability is not None:  # a custom admin page asks the capability itself
-        from accounts.access import has_capability
-
         return {200} if has_capability(user, policy.capability) else {403}
     if allowed(user, policy):
         return {200}
@@ -220,8 +231,10 @@ def test_authorization_matrix(user_kind: str) -> None:
     objects = objects_for_urls()
     client = Client()
     user = users.get(user_kind)
-    if user is not None:
-        client.post(reverse("admin:login"), {"username": user.username, "password": PASSWORD})
+    if user is not None:  # partners sign in to the portal, staff to the back office
+        login = "portal:login" if user.role == Role.PARTNER else "admin:login"
+        client.post(reverse(login), {"username": user.username, "password": PASSWORD})
+        assert user_kind == "expired_auditor" or client.session.get("_auth_user_id") == str(user.pk)
     wrong = []
     for name, route in ALL_URLS:
         url = concrete(name, route, objects)

@@ -692,9 +692,10 @@ def test_recompute_is_idempotent_whatever_the_figures(mev: int, fees: int, rates
         transaction.set_rollback(True)
 
 
-def test_the_shipped_recordings_give_lines_and_draft_statements_for_the_demo_partners(registry: None) -> None:
+def test_the_shipped_recordings_give_lines_and_statements_for_the_demo_partners(registry: None) -> None:
+    from accounts.services import demo_users_ensure
     from canonical.services import normalize_range
-    from commissions.services.demo import demo_agreements_ensure
+    from commissions.services.demo import demo_agreements_ensure, demo_statements_release
     from tests.solana_demo import CHAIN, replay
 
     replay()
@@ -725,6 +726,16 @@ def test_the_shipped_recordings_give_lines_and_draft_statements_for_the_demo_par
     } <= audited
     assert AuditLog.objects.filter(action="RECOMPUTE").count() == 8
     assert sum(r.lines_inserted + r.lines_updated for r in again) == 0
+
+    demo_users_ensure(password="demo-password-123")
+    for _ in range(2):  # the second run leaves released statements as they are
+        released = demo_statements_release()
+    assert {(s.partner.partner_name, s.status) for s in released} == {
+        ("Demo Partner", StatementStatus.RELEASED),
+        ("Northwind Staking", StatementStatus.PAID),
+        ("Helios Capital", StatementStatus.RELEASED),
+    }
+    assert AuditLog.objects.filter(action="RELEASE_STATEMENT").count() == 3
 
 
 def test_a_stake_account_claimed_directly_is_not_also_counted_through_its_withdraw_authority() -> None:

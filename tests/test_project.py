@@ -95,9 +95,17 @@ def test_demo_users_cover_every_role_and_can_log_in(settings: pytest.FixtureRequ
 
     users = User.objects.order_by("username")
     assert {user.role for user in users} == set(Role.values)
-    assert users.count() == 6
-    partner_user = users.get(role=Role.PARTNER)
-    assert partner_user.partner is not None and not partner_user.is_staff
+    assert users.count() == 8
+    partner_users = users.filter(role=Role.PARTNER)
+    assert {user.partner.partner_name for user in partner_users if user.partner} == {
+        "Demo Partner",
+        "Northwind Staking",
+        "Helios Capital",
+    }
+    assert not any(user.is_staff for user in partner_users)
+    portal = Client()
+    signed_in = portal.post("/portal/login/", {"username": "northwind", "password": "demo-password-123"})
+    assert signed_in.status_code == 302 and signed_in["Location"] == "/portal/"
     client = Client()
     response = client.post(
         "/admin/login/?next=/admin/", {"username": "admin", "password": "demo-password-123"}

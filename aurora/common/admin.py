@@ -14,6 +14,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from simple_history.admin import SimpleHistoryAdmin
 
+from aurora.common.amounts import token_amount
+
 
 class ReadOnlyAdminMixin:
     """For facts Aurora records itself (payloads, canonical rows, audit entries): view only."""
@@ -109,15 +111,6 @@ def pretty_json(value: Any) -> SafeString:
 @admin.display(boolean=True, description="current")
 def is_current(obj: Model) -> bool:
     return getattr(obj, "superseded_at", None) is None
-
-
-def token_amount(value: Any, decimals: int, symbol: str = "") -> str:
-    """A base-unit amount in whole tokens with all its decimals, e.g. 1500000000 -> '1.5 SOL'."""
-    if value is None:
-        return "-"
-    tokens = (Decimal(value).scaleb(-decimals)).normalize()
-    text = f"{tokens:,f}"
-    return f"{text} {symbol}".strip()
 
 
 def amount_html(value: Any, decimals: int, symbol: str = "", unit: str = "") -> SafeString:

@@ -14,12 +14,19 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Sum
 
-from accounts.services import DEMO_PARTNER_NAME
+from accounts.models import User
+from accounts.services import DEMO_PARTNER_NAME, DEMO_PARTNERS, demo_partner
 from canonical.models import CanonicalStakeReward
 from chains.models import Chain, Period
-from commissions.models import Agreement, AgreementStatus
+from commissions.models import Agreement, AgreementStatus, Statement, StatementStatus
 from commissions.selectors import operator_withdraw_authorities
 from commissions.services.agreements import RuleSpec, agreement_create, agreement_set_status
+from commissions.services.statements import (
+    statement_approve,
+    statement_mark_paid,
+    statement_release,
+    statement_submit,
+)
 from partners.models import ClientKind, Partner, PartnerClient
 
 START = datetime(2025, 9, 1, tzinfo=UTC)
@@ -50,11 +57,12 @@ def demo_agreements_ensure(*, chain_id: str = "solana-mainnet") -> list[Agreemen
     )
     authorities = _largest_authorities(first, exclude=operator_withdraw_authorities(chain))
     with transaction.atomic():
-        demo = Partner.objects.get_or_create(
-            partner_name=DEMO_PARTNER_NAME, defaults={"contact_email": "partner@example.com"}
-        )[0]
-        northwind = _partner("Northwind Staking", "finance@northwind.example")
-        helios = _partner("Helios Capital", "ops@helios.example")
+        demo = demo_partner(DEMO_PARTNER_NAME)
+        northwind = demo_partner("Northwind Staking")
+        helios = demo_partner("Helios Capital")
+        if not helios.portal_shows_open_amounts:  # one partner sees provisional amounts
+            helios.portal_shows_open_amounts = True
+            helios.save(update_fields=["portal_shows_open_amounts", "updated_at"])
         _clients(demo, chain, authorities[0:3], ClientKind.WITHDRAW_AUTHORITY, START)
         _clients(helios, chain, authorities[3:7], ClientKind.WITHDRAW_AUTHORITY, START)
         _clients(helios, chain, authorities[7:8], ClientKind.WITHDRAW_AUTHORITY, MID_MONTH)  # joins mid-month
@@ -139,10 +147,6 @@ def demo_agreements_ensure(*, chain_id: str = "solana-mainnet") -> list[Agreemen
         return agreements
 
 
-def _partner(name: str, email: str) -> Partner:
-    return Partner.objects.get_or_create(partner_name=name, defaults={"contact_email": email})[0]
-
-
 def _largest_authorities(period: Period, *, exclude: frozenset[str]) -> list[str]:
     rows = (
         CanonicalStakeReward.objects.filter(
@@ -163,3 +167,34 @@ def _clients(partner: Partner, chain: Chain, addresses: list[str], kind: str, si
             address=address,
             defaults={"partner": partner, "kind": kind, "effective_from": since, "note": "demo"},
         )
+
+
+DEMO_MONTH = "2025-09"
+
+
+def demo_statements_release(*, month: str = DEMO_MONTH) -> list[Statement]:
+    """The demo partners' statements of `month` taken through the workflow by the demo staff:
+    prepared by `finance`, approved by `finance2` and `admin`, released; Northwind's also paid.
+    Statements already further along are left as they are."""
+    staff = {
+        user.username: user for user in User.objects.filter(username__in=["finance", "finance2", "admin"])
+    }
+    if len(staff) < 3:
+        raise DemoDataError("create the demo users first (manage.py demo_users)")
+    statements = list(
+        Statement.objects.filter(partner__partner_name__in=DEMO_PARTNERS, month=month)
+        .select_related("partner")
+        .order_by("partner__partner_name", "chain_id")
+    )
+    for statement in statements:
+        if statement.status == StatementStatus.DRAFT:
+            statement_submit(statement_id=statement.pk, actor=staff["finance"])
+            statement_approve(statement_id=statement.pk, actor=staff["finance2"])
+            statement_approve(statement_id=statement.pk, actor=staff["admin"])
+            statement_release(statement_id=statement.pk, actor=staff["finance"])
+            if statement.partner.partner_name == "Northwind Staking":
+                statement_mark_paid(
+                    statement_id=statement.pk, actor=staff["finance"], reference="demo transfer"
+                )
+        statement.refresh_from_db()
+    return statements

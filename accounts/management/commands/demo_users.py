@@ -24,7 +24,7 @@ class Command(BaseCommand):
         users = demo_users_ensure(password=password)
         self.stdout.write(f"Demo logins (password for all: {password})")
         for user in users:
-            where = "/admin/" if user.is_staff else "partner portal"
+            where = "/admin/" if user.is_staff else f"/portal/ ({user.partner})"
             self.stdout.write(f"  {user.username:<9} {user.role:<8} {where}")
 
     @staticmethod

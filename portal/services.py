@@ -1,0 +1,43 @@
+"""What the portal writes: only the audit trail of a partner's downloads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accounts.audit import audit_record
+from accounts.models import AuditAction, User
+from commissions.models import Statement
+from commissions.services.statement_documents import statement_filename, statement_partner_csv, statement_pdf
+
+FORMATS = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
+
+
+@dataclass(frozen=True)
+class Document:
+    content: bytes
+    content_type: str
+    filename: str
+
+
+def statement_download(*, statement: Statement, actor: User, export_format: str) -> Document:
+    """A released statement as the partner downloads it, recorded in the audit log."""
+    if export_format == "pdf":
+        content = statement_pdf(statement)
+    else:
+        content = statement_partner_csv(statement).encode()
+    audit_record(
+        actor=actor,
+        action=AuditAction.EXPORT_STATEMENT,
+        resource=statement,
+        after={
+            "format": export_format,
+            "status": statement.status,
+            "total": str(statement.total_commission_native),
+            "channel": "portal",
+        },
+    )
+    return Document(
+        content=content,
+        content_type=FORMATS[export_format],
+        filename=statement_filename(statement, export_format),
+    )

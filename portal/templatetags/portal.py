@@ -1,0 +1,65 @@
+"""Amounts, rates and statuses as the portal shows them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from aurora.common.amounts import base_units, token_amount
+from commissions.models import StatementStatus
+from portal.terms import percent
+
+register = template.Library()
+
+STATUS_TEXT = {
+    StatementStatus.DRAFT: "In preparation",
+    StatementStatus.PENDING_APPROVAL: "In preparation",
+    StatementStatus.APPROVED: "Approved, to be released",
+    StatementStatus.RELEASED: "Released",
+    StatementStatus.PAID: "Paid",
+}
+
+
+@register.filter
+def amount(value: Any, chain: Any) -> SafeString:
+    """Whole tokens, with the exact base units beneath."""
+    if value is None:
+        return format_html("{}", "—")
+    return format_html(
+        '<span class="amount"><span class="tokens">{}</span> <span class="base">{} {}</span></span>',
+        token_amount(value, chain.native_decimals, chain.display_symbol or chain.native_unit),
+        base_units(value),
+        chain.native_unit,
+    )
+
+
+@register.filter
+def tokens(value: Any, chain: Any) -> str:
+    return token_amount(value, chain.native_decimals, chain.display_symbol or chain.native_unit)
+
+
+@register.filter
+def rate(bps: Any) -> str:
+    return percent(int(bps))
+
+
+@register.filter
+def statement_status(status: str) -> str:
+    return STATUS_TEXT.get(status, status)  # type: ignore[call-overload]
+
+
+@register.filter
+def share(part: Any, whole: Any) -> str:
+    """`part` as a percentage of `whole`, two decimals ("—" when there is no whole)."""
+    if not whole:
+        return "—"
+    return f"{Decimal(part) * 100 / Decimal(whole):.2f}%"
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    return mapping.get(key) if mapping else None
