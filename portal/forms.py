@@ -47,9 +47,12 @@ class LineFilterForm(forms.Form):
         data["first"], data["last"] = first, last
         return data
 
-    def selection(self) -> LineFilter:
-        if not self.is_bound or not self.is_valid():
+    def selection(self) -> LineFilter | None:
+        """The filter to apply; None when it is invalid (the form shows why, the list stays empty)."""
+        if not self.is_bound:
             return LineFilter()
+        if not self.is_valid():
+            return None
         data = self.cleaned_data
         return LineFilter(
             chain=data.get("chain"),

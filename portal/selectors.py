@@ -304,7 +304,9 @@ def _recent_snapshots(
     snapshots = _own(ClientStakeSnapshot.objects.all(), user, partner).select_related("period")
     if chain_id is not None:
         snapshots = snapshots.filter(chain_id=chain_id)
-    chains = [chain_id] if chain_id else list(snapshots.values_list("chain_id", flat=True).distinct())
+    chains = (
+        [chain_id] if chain_id else list(snapshots.order_by().values_list("chain_id", flat=True).distinct())
+    )
     recent: list[ClientStakeSnapshot] = []
     for chain in chains:
         recent += list(snapshots.filter(chain_id=chain).order_by("-period__period_end")[:periods])

@@ -90,7 +90,12 @@ def dashboard(request: HttpRequest, partner: Partner) -> HttpResponse:
 @partner_page
 def commissions(request: HttpRequest, partner: Partner) -> HttpResponse:
     form = LineFilterForm(request.GET or None, chains=selectors.chains_of(request.user, partner))
-    lines = selectors.filtered_lines(request.user, partner, form.selection())
+    selection = form.selection()
+    lines = (
+        selectors.filtered_lines(request.user, partner, selection)
+        if selection is not None
+        else CommissionLine.objects.none()
+    )
     page = Paginator(lines, LINES_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

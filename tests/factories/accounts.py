@@ -22,9 +22,20 @@ class UserFactory(DjangoModelFactory[User]):
 
 
 class PartnerUserFactory(UserFactory):
+    class Meta:
+        skip_postgeneration_save = True
+
     role = Role.PARTNER
     is_staff = False
     partner = factory.SubFactory(PartnerFactory)
+
+    @factory.post_generation
+    def access(obj: User, create: bool, extracted: Any, **kwargs: Any) -> None:
+        """The partner's object permission, as the application grants it."""
+        if create:
+            from accounts.services import partner_access_sync
+
+            partner_access_sync(obj)
 
 
 class AuditLogFactory(DjangoModelFactory[AuditLog]):

@@ -155,7 +155,7 @@ class CommissionLineFactory(DjangoModelFactory[CommissionLine]):
         lambda o: None if o.override_amount_native is None else timezone.now()
     )
     breakdown = factory.LazyAttribute(
-        lambda o: {"validators": [{"validator_key": "ABC", "base": str(o.base_amount_native)}]}
+        lambda o: {"validators": [{"validator": "ABC", "base": str(o.base_amount_native)}]}
     )
 
 
