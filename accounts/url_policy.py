@@ -22,6 +22,13 @@ class UrlPolicy:
     app: str | None = None  # an admin app index: staff who may view any of its models
     partner: bool = False  # a partner portal page: partner users, their own rows; others redirected
     post_only: bool = False  # answers POST only (GET: 405)
+    api: tuple[Capability, ...] | None = None  # a /v1/ endpoint: users holding any of these (GET)
+
+
+def api(*capabilities: Capability) -> UrlPolicy:
+    """A REST endpoint read with any of `capabilities` (none listed: any signed-in user); writes
+    ask their own capability in the view. Anonymous callers get 401, others without it 403."""
+    return UrlPolicy(api=capabilities)
 
 
 PUBLIC = UrlPolicy(public=True)
@@ -45,6 +52,15 @@ NAMED: dict[str, UrlPolicy] = {
     "portal:agreements": PORTAL,
     "portal:agreement": UrlPolicy(partner=True, model="commissions.agreement"),
     "health": PUBLIC,
+    # The REST API (/v1/): the access layer again, in the view's permission and in every queryset.
+    "api:token": UrlPolicy(public=True, post_only=True),
+    "api:token_refresh": UrlPolicy(public=True, post_only=True),
+    "api:schema": PUBLIC,
+    "api:docs": PUBLIC,
+    "api:not_found": PUBLIC,
+    "api:chains": api(Capability.VIEW_OPERATIONS, Capability.VIEW_COMMISSIONS, Capability.VIEW_OWN_PARTNER),
+    "api:periods": api(Capability.VIEW_OPERATIONS, Capability.VIEW_COMMISSIONS, Capability.VIEW_OWN_PARTNER),
+    "api:validator_pnl": api(Capability.VIEW_OPERATIONS),
     "admin:login": PUBLIC,
     "admin:logout": STAFF,
     "admin:index": STAFF,

@@ -17,6 +17,7 @@ admin.site.index_title = "Validator P&L and partner commissions"
 urlpatterns = [
     path("", home, name="root"),
     path("portal/", include("portal.urls")),
+    path("v1/", include("api.urls")),
     path("admin/", admin.site.urls),
     path("health", liveness, name="health"),
 ]

@@ -167,7 +167,11 @@ def concrete(name: str, route: str, objects: dict[str, Any]) -> str | None:
         obj = objects[policy.model]
         version = obj.history.latest()
         return reverse(name, args=[obj.pk, version.history_id])
+    if name == "api:not_found":
+        return "/v1/no-such-endpoint"
     for parameter, value in ROUTE_PARAMETERS.get(name, {}).items():
+        route = route.replace(parameter, value)
+    for parameter, value in api_parameters(objects).items():
         route = route.replace(parameter, value)
     if policy.model and ("<path:object_id>" in route or "<id>" in route):
         obj = objects[policy.model]
@@ -181,6 +185,20 @@ ROUTE_PARAMETERS: dict[str, dict[str, str]] = {
     "admin:commissions_commissionline_override_step": {"<str:step>": "clear"},
     "admin:commissions_statement_step": {"<str:step>": "submit"},
 }
+
+
+def api_parameters(objects: dict[str, Any]) -> dict[str, str]:
+    """Values for the REST API's path parameters: objects of the matrix's "other" partner."""
+    line = objects["commissions.commissionline"]
+    return {
+        "<str:chain_id>": line.chain_id,
+        "<str:validator_key>": "Vote" + "1" * 40,
+        "<uuid:partner_id>": str(line.partner_id),
+        "<str:month>": "2025-09",
+        "<uuid:agreement_id>": str(objects["commissions.agreement"].pk),
+        "<uuid:line_id>": str(line.pk),
+        "<uuid:job_id>": "00000000-0000-0000-0000-000000000000",
+    }
 
 
 def allowed(user: User | None, policy: UrlPolicy) -> bool:
@@ -201,7 +219,13 @@ def expected(user_kind: str, user: User | None, policy: UrlPolicy, name: str) ->
     if policy.post_only:
         return {405}
     if policy.public:
-        return {200, 302}
+        return {200, 302, 404}  # /v1/ answers an unknown path 404 in its envelope
+    if policy.api is not None:
+        if user is None or user_kind == "expired_auditor":
+            return {401}
+        granted = not policy.api or any(has_capability(user, c) for c in policy.api)
+        # 404: an object outside the user's scope (another partner's, a chain it may not see)
+        return {200, 404, 405} if granted else {403}
     if policy.partner:  # partners reach their own pages; the objects here are another partner's
         if user is not None and has_capability(user, Capability.VIEW_OWN_PARTNER):
             return {404} if policy.model else {200}

@@ -1,0 +1,40 @@
+"""What every API view shares: authentication, the access layer, the database's row-level scope
+for the authenticated user, and the envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import generics
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from aurora.common.dbscope import set_database_scope
+
+
+class ScopedRequestMixin:
+    """A bearer token is read inside DRF, after the middleware set the row-level scope for the
+    session's (anonymous) user: set it again for the user DRF authenticated."""
+
+    def perform_authentication(self, request: Request) -> None:
+        super().perform_authentication(request)  # type: ignore[misc]
+        user = request.user
+        if user is not None and user.is_authenticated:
+            set_database_scope(role=user.role, partner_id=getattr(user, "partner_id", None))
+
+
+class ApiView(ScopedRequestMixin, APIView):
+    pass
+
+
+class ListApiView(ScopedRequestMixin, generics.ListAPIView):  # type: ignore[type-arg]
+    pass
+
+
+class RetrieveApiView(ScopedRequestMixin, generics.RetrieveAPIView):  # type: ignore[type-arg]
+    pass
+
+
+def query_param(request: Request, name: str) -> str | None:
+    value: Any = request.query_params.get(name)
+    return value.strip() if isinstance(value, str) and value.strip() else None

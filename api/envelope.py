@@ -1,0 +1,92 @@
+"""Every API answer is `{"data": …, "error": null}` or `{"data": null, "error": {code, message,
+details}}`. Views return plain data; the renderer wraps it and the exception handler shapes
+errors, so no view builds an envelope by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+ENVELOPE_KEYS = frozenset({"data", "error"})
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"data": None, "error": {"code": code, "message": message, "details": details or {}}}
+
+
+class EnvelopeRenderer(JSONRenderer):
+    """JSON with the envelope around what the view returned (errors arrive already shaped)."""
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
+    ) -> bytes:
+        response = (renderer_context or {}).get("response")
+        if response is not None and response.status_code == status.HTTP_204_NO_CONTENT:
+            return b""
+        if not (isinstance(data, dict) and data.keys() == ENVELOPE_KEYS):
+            data = {"data": data, "error": None}
+        return bytes(super().render(data, accepted_media_type, renderer_context))
+
+
+CODES = {
+    exceptions.ValidationError: "validation_error",
+    exceptions.ParseError: "parse_error",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+}
+
+
+def _code(exc: exceptions.APIException) -> str:
+    for kind, code in CODES.items():
+        if isinstance(exc, kind):
+            return code
+    return str(getattr(exc, "default_code", "error"))
+
+
+def _validation_message(details: Any) -> str:
+    """'field: first message' so the message alone names what to fix."""
+    if isinstance(details, dict) and details:
+        field, messages = next(iter(details.items()))
+        first = messages[0] if isinstance(messages, list) and messages else messages
+        if isinstance(first, dict):
+            return _validation_message({f"{field}.{k}": v for k, v in first.items()})
+        return f"{field}: {first}" if field != "non_field_errors" else str(first)
+    if isinstance(details, list) and details:
+        return str(details[0])
+    return "Invalid input."
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handling (statuses, auth headers, Retry-After) with the envelope as the body."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # an unexpected error: logged and answered 500 by Django
+    if not isinstance(exc, exceptions.APIException):
+        return response
+    code = _code(exc)
+    if isinstance(exc, exceptions.ValidationError):
+        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = error_body(code, _validation_message(details), details)
+    else:
+        detail = exc.detail
+        message = str(detail) if not isinstance(detail, list | dict) else "Request refused."
+        wait = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None
+        extra = {"retry_after_seconds": wait} if wait else None
+        response.data = error_body(code, message, extra)
+    return response

@@ -1,0 +1,80 @@
+"""Amounts leave the API as strings of base units (never JSON numbers, which lose precision),
+next to the chain's unit and decimals so a client can show whole tokens."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+AMOUNT_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+
+
+def plain(value: Decimal) -> str:
+    """40000000, 12.5, -3: no exponent, no trailing zeros, no separators."""
+    return format(value.normalize(), "f") if value else "0"
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": AMOUNT_PATTERN,
+        "description": "An amount in the chain's base units (lamports, wei) as a decimal string.",
+        "example": "40000000",
+    }
+)
+class AmountField(serializers.Field):  # type: ignore[type-arg]
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Decimal) -> str:
+        return plain(Decimal(value))
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^[0-9]+$",
+        "description": "A whole number of base units as a decimal string (at most 30 digits).",
+        "example": "40000000",
+    }
+)
+class WholeAmountInputField(serializers.CharField):
+    """An amount a client sends: whole base units, as a string or an integer (never a float)."""
+
+    default_error_messages = {
+        "invalid": 'Send a whole number of base units as a string, e.g. "40000000".',
+        "too_large": "At most 30 digits.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 40)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Decimal:  # type: ignore[override]
+        if isinstance(data, bool | float):
+            self.fail("invalid")
+        text = str(data).strip()
+        if not text.isascii() or not text.isdigit():
+            self.fail("invalid")
+        if len(text.lstrip("0")) > 30:
+            self.fail("too_large")
+        return Decimal(text)
+
+    def to_representation(self, value: Any) -> str:
+        return plain(Decimal(value))
+
+
+class ChainUnitSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """How to read the amounts next to it."""
+
+    chain_id = serializers.CharField(source="pk")
+    native_unit = serializers.CharField()
+    native_decimals = serializers.IntegerField()
+    symbol = serializers.SerializerMethodField()
+
+    def get_symbol(self, chain: Any) -> str:
+        return str(chain.display_symbol or chain.native_unit)

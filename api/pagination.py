@@ -1,0 +1,54 @@
+"""`limit`/`offset` paging. The page is the envelope's `data` (a list); the total and the
+neighbouring pages travel in headers (`X-Total-Count`, `Link`), so `data` stays the list the
+seed's endpoints promise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+
+
+class LimitOffset(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 500
+
+    def get_paginated_response(self, data: Any) -> Response:
+        links = [
+            f'<{url}>; rel="{rel}"'
+            for rel, url in (("next", self.get_next_link()), ("prev", self.get_previous_link()))
+            if url
+        ]
+        headers = {"X-Total-Count": str(self.count), "X-Limit": str(self.limit), "X-Offset": str(self.offset)}
+        if links:
+            headers["Link"] = ", ".join(links)
+        return Response(data, headers=headers)
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        return schema
+
+    def get_limit(self, request: Any) -> int:
+        """A limit that is not a positive whole number is an error, not silently the default."""
+        raw = request.query_params.get(self.limit_query_param)
+        if raw is None:
+            return self.default_limit
+        return _bounded_int(raw, self.limit_query_param, minimum=1, maximum=self.max_limit)
+
+    def get_offset(self, request: Any) -> int:
+        raw = request.query_params.get(self.offset_query_param)
+        if raw is None:
+            return 0
+        return _bounded_int(raw, self.offset_query_param, minimum=0, maximum=10**9)
+
+
+def _bounded_int(raw: str, name: str, *, minimum: int, maximum: int) -> int:
+    from rest_framework.exceptions import ValidationError
+
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({name: [f"A whole number is required, not {raw[:40]!r}."]}) from None
+    if not minimum <= value <= maximum:
+        raise ValidationError({name: [f"Must be between {minimum} and {maximum}."]})
+    return value
