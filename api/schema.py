@@ -60,6 +60,9 @@ def envelope_hook(result: dict[str, Any], generator: Any, request: Any, public: 
                 body = content.get("application/json")
                 if code.startswith("2") and body and "schema" in body:
                     body["schema"] = _wrap(body["schema"])
+                    for example in body.get("examples", {}).values():
+                        if "value" in example:
+                            example["value"] = {"data": example["value"], "error": None}
                     if paged:
                         response.setdefault("headers", {}).update(PAGE_HEADERS)
             for code, description in ERROR_STATUSES.items():

@@ -38,19 +38,17 @@ RANGE_PARAMETERS = [
     examples=[
         OpenApiExample(
             "Solana",
-            value=[
-                {
-                    "chain_id": "solana-mainnet",
-                    "name": "Solana Mainnet Beta",
-                    "period_type": "EPOCH",
-                    "native_unit": "lamport",
-                    "native_decimals": 9,
-                    "symbol": "SOL",
-                    "finality_lag": 1,
-                    "is_active": True,
-                    "latest_final_period": "853",
-                }
-            ],
+            value={
+                "chain_id": "solana-mainnet",
+                "name": "Solana Mainnet Beta",
+                "period_type": "EPOCH",
+                "native_unit": "lamport",
+                "native_decimals": 9,
+                "symbol": "SOL",
+                "finality_lag": 1,
+                "is_active": True,
+                "latest_final_period": "853",
+            },
             response_only=True,
         )
     ],
