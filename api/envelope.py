@@ -34,7 +34,18 @@ class EnvelopeRenderer(JSONRenderer):
         return bytes(super().render(data, accepted_media_type, renderer_context))
 
 
+class ConflictError(exceptions.ValidationError):
+    """A request refused because of the current state of what it changes (terms changed since
+    they were read, a job already running over the range, a frozen statement): 409, with the
+    fields named as in a validation error."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
 CODES = {
+    ConflictError: "conflict",  # before ValidationError, which it extends
     exceptions.ValidationError: "validation_error",
     exceptions.ParseError: "parse_error",
     exceptions.NotAuthenticated: "not_authenticated",
