@@ -357,7 +357,7 @@ class PartnerStatementExportView(ApiView):
         chain = chain_for(user, chain_id)
         statement = selectors.exportable_statement(user, partner, chain, month)
         if selectors.acts_as_partner(user):
-            document = statement_download(statement=statement, actor=user, export_format="csv")
+            document = statement_download(statement=statement, actor=user, export_format="csv", channel="api")
             content, filename = document.content, document.filename
         else:
             content = statement_export(statement=statement, actor=user).encode()

@@ -19,8 +19,11 @@ class Document:
     filename: str
 
 
-def statement_download(*, statement: Statement, actor: User, export_format: str) -> Document:
-    """A released statement as the partner downloads it, recorded in the audit log."""
+def statement_download(
+    *, statement: Statement, actor: User, export_format: str, channel: str = "portal"
+) -> Document:
+    """A released statement as the partner downloads it (from the portal or the API), recorded in
+    the audit log with the channel it went through."""
     if export_format == "pdf":
         content = statement_pdf(statement)
     else:
@@ -33,7 +36,7 @@ def statement_download(*, statement: Statement, actor: User, export_format: str)
             "format": export_format,
             "status": statement.status,
             "total": str(statement.total_commission_native),
-            "channel": "portal",
+            "channel": channel,
         },
     )
     return Document(

@@ -450,6 +450,7 @@ def test_a_partner_downloads_its_released_statement_as_in_the_portal(north: Book
     assert ["total_base_units", "75000000"] in rows
     entry = AuditLog.objects.get(action=AuditAction.EXPORT_STATEMENT)
     assert entry.user == north.user and entry.after_snapshot["format"] == "csv"
+    assert entry.after_snapshot["channel"] == "api"
 
 
 def test_a_partner_cannot_download_a_statement_in_preparation(north: Book) -> None:

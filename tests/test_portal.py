@@ -338,6 +338,7 @@ def test_downloads_give_the_statement_and_are_audited(north: Book) -> None:
     exports = AuditLog.objects.filter(action=AuditAction.EXPORT_STATEMENT, user=north.user)
     assert exports.count() == 2
     assert {e.resource_id for e in exports} == {str(north.released.pk)}
+    assert {e.after_snapshot["channel"] for e in exports} == {"portal"}
 
 
 def test_a_statement_in_preparation_cannot_be_downloaded(north: Book) -> None:

@@ -49,7 +49,7 @@ def rate(bps: Any) -> str:
 
 @register.filter
 def statement_status(status: str) -> str:
-    return STATUS_TEXT.get(status, status)  # type: ignore[call-overload]
+    return str(STATUS_TEXT.get(status, status))  # type: ignore[call-overload]
 
 
 @register.filter
