@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help venv services stop status migrate demo-data demo serve test bench lint format lock clean
+.PHONY: help venv services stop status migrate demo-data demo serve test screenshots bench lint format lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ demo: demo-data serve ## everything: venv, services, migrations, demo data, serv
 
 test: venv services ## run the whole test suite against the local PostgreSQL
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+screenshots: venv services ## save the portal's pages as PNGs in docs/screenshots/ (its browser tests, needs chromium)
+	AURORA_SCREENSHOTS=1 $(VENV)/bin/pytest -p no:cacheprovider tests/test_portal_browser.py
 
 bench: venv services ## run the benchmarks (bench/README.md) against a scratch database aurora_bench_<pid>
 	$(PY) -m bench $(BENCH_ARGS)
