@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.text import slugify
 
 from aurora.common.amounts import base_units, token_amount
 from chains.models import Chain
@@ -35,6 +36,7 @@ def monthly_bars(rows: Sequence[MonthRow], chain: Chain) -> SafeString:
     if not rows:
         return format_html("{}", "")
     symbol = chain.display_symbol or chain.native_unit
+    key = slugify(str(chain.pk)) or "chain"  # ids unique when a partner has several chains
     highest = max((row.statement.total_commission_native for row in rows), default=Decimal(0)) or Decimal(1)
     plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = Decimal(plot_width) / len(rows)
@@ -57,6 +59,7 @@ def monthly_bars(rows: Sequence[MonthRow], chain: Chain) -> SafeString:
                 _at(bar),
                 _at(height),
                 "bar provisional" if row.provisional else "bar",
+                f"fill:url(#hatch-{key})" if row.provisional else "",
                 label,
                 _at(x + bar / 2),
                 HEIGHT - BOTTOM + 16,
@@ -65,15 +68,16 @@ def monthly_bars(rows: Sequence[MonthRow], chain: Chain) -> SafeString:
         )
     body = format_html_join(
         "",
-        '<g role="listitem" aria-label="{5}"><rect x="{0}" y="{1}" width="{2}" height="{3}" class="{4}">'
-        '<title>{5}</title></rect><text x="{6}" y="{7}" class="axis" text-anchor="middle">{8}</text></g>',
+        '<g role="listitem" aria-label="{6}"><rect x="{0}" y="{1}" width="{2}" height="{3}" class="{4}" '
+        'style="{5}"><title>{6}</title></rect>'
+        '<text x="{7}" y="{8}" class="axis" text-anchor="middle">{9}</text></g>',
         bars,
     )
     return format_html(
-        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-labelledby="chart-title chart-desc">'
-        '<title id="chart-title">Commissions per month on {}</title>'
-        '<desc id="chart-desc">{} months; the highest is {}. Hatched bars are provisional.</desc>'
-        '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-labelledby="chart-{}-title chart-{}-desc">'
+        '<title id="chart-{}-title">Commissions per month on {}</title>'
+        '<desc id="chart-{}-desc">{} months; the highest is {}. Hatched bars are provisional.</desc>'
+        '<defs><pattern id="hatch-{}" width="6" height="6" patternUnits="userSpaceOnUse" '
         'patternTransform="rotate(45)"><rect width="3" height="6" class="hatch"/></pattern></defs>'
         '<line x1="{}" y1="{}" x2="{}" y2="{}" class="gridline"/>'
         '<text x="{}" y="{}" class="axis" text-anchor="end">{}</text>'
@@ -81,9 +85,14 @@ def monthly_bars(rows: Sequence[MonthRow], chain: Chain) -> SafeString:
         '<g role="list">{}</g></svg>',
         WIDTH,
         HEIGHT,
+        key,
+        key,
+        key,
         chain.name,
+        key,
         len(rows),
         _short(highest, chain),
+        key,
         LEFT,
         TOP,
         WIDTH - RIGHT,

@@ -23,6 +23,7 @@ class LineFilterForm(forms.Form):
         super().__init__(data)
         field = cast("forms.ModelChoiceField[Chain]", self.fields["chain"])
         field.queryset = Chain.objects.filter(pk__in=[chain.pk for chain in chains]).order_by("pk")
+        field.label_from_instance = lambda chain: chain.name  # type: ignore[method-assign,assignment]
         if len(chains) == 1:
             field.initial = chains[0].pk
 

@@ -57,7 +57,16 @@ def describe_rule(rule: dict[str, Any], chains: dict[str, Chain]) -> dict[str, A
         details.append(f"At least {_amount(rule['floor_amount_native'], chain)} per period")
     if rule.get("cap_amount_native") is not None:
         details.append(f"At most {_amount(rule['cap_amount_native'], chain)} per period")
-    return {"order": rule["rule_order"], "heading": f"{rate} of {component.lower()}", "details": details}
+    return {
+        "order": rule["rule_order"],
+        "heading": f"{rate} of {component_words(component)}",
+        "details": details,
+    }
+
+
+def component_words(label: str) -> str:
+    """'MEV tips' stays 'MEV tips', 'Execution fees' becomes 'execution fees'."""
+    return " ".join(word if word.isupper() else word.lower() for word in label.split())
 
 
 def describe_terms(snapshots: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

@@ -568,3 +568,17 @@ def test_object_pages_do_not_grow_queries_with_rows(
         response = client.get(reverse(f"portal:{name}", args=[target]))
 
     assert response.status_code == 200
+
+
+def test_a_fraction_of_a_base_unit_is_shown_rounded_and_marked_with_the_exact_figure_at_hand(
+    north: Book,
+) -> None:
+    line = north.released_lines[0]
+    line.base_amount_native = Decimal("1031709279.565264435043251607")
+    line.save(update_fields=["base_amount_native"])
+
+    page = text(signed_in(north.user).get(reverse("portal:line", args=[line.pk])))
+
+    assert 'title="exactly 1,031,709,279.565264435043251607 lamport"' in page
+    assert "≈ 1,031,709,279.57 lamport" in page and "≈ 1.03170928 SOL" in page
+    assert "40,000,000 lamport" in page  # a whole amount is shown as it is

@@ -473,17 +473,6 @@ def test_another_partners_statement_and_line_answer_404_and_name_nobody(new_page
     assert not AuditLog.objects.filter(action=AuditAction.EXPORT_STATEMENT).exists()
 
 
-# A visually hidden label (position: absolute) inside a table that scrolls sideways escapes the
-# scrolling box, so the page itself scrolls; `.scroll { position: relative; }` keeps it inside.
-HIDDEN_LABEL_ESCAPES = pytest.mark.xfail(
-    strict=True, reason="a visually hidden label in a scrolling table widens the page (portal.css)"
-)
-# The terms name the validator by its key, one long word that does not wrap.
-TERMS_DO_NOT_WRAP = pytest.mark.xfail(
-    strict=True, reason="a validator key in the terms does not wrap (portal.css: .terms li)"
-)
-
-
 def phone_pages(partner: Partner) -> dict[str, str]:
     statement = Statement.objects.get(partner=partner, month=MONTH)
     line = CommissionLine.objects.filter(statement=statement).order_by("period__period_end", "rule_order")[0]
@@ -501,13 +490,13 @@ def phone_pages(partner: Partner) -> dict[str, str]:
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param("dashboard", marks=HIDDEN_LABEL_ESCAPES),
-        pytest.param("statements", marks=HIDDEN_LABEL_ESCAPES),
+        "dashboard",
+        "statements",
         "statement",
         "line",
         "commissions",
         "clients",
-        pytest.param("agreement", marks=TERMS_DO_NOT_WRAP),
+        "agreement",
     ],
 )
 def test_on_a_phone_the_page_fits_the_screen_and_the_navigation_shows(new_page: PageMaker, name: str) -> None:

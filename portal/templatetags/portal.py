@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from django import template
@@ -24,11 +24,28 @@ STATUS_TEXT = {
 }
 
 
+SHOWN_FRACTION = Decimal("0.01")
+
+
 @register.filter
 def amount(value: Any, chain: Any) -> SafeString:
-    """Whole tokens, with the exact base units beneath."""
+    """Whole tokens, with the exact base units beneath. An amount with a fraction of a base unit
+    (a base or a client's reward, computed to 18 places) shows two places of the base unit, marked
+    approximate, with the exact figure in its tooltip; payable amounts are always whole."""
     if value is None:
         return format_html("{}", "—")
+    value = Decimal(value)
+    if value != value.to_integral_value():
+        symbol = chain.display_symbol or chain.native_unit
+        return format_html(
+            '<span class="amount exact" title="exactly {} {}"><span class="tokens">≈ {}</span> '
+            '<span class="base">≈ {} {}</span></span>',
+            base_units(value),
+            chain.native_unit,
+            token_amount(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN), chain.native_decimals, symbol),
+            base_units(value.quantize(SHOWN_FRACTION, rounding=ROUND_HALF_EVEN)),
+            chain.native_unit,
+        )
     return format_html(
         '<span class="amount"><span class="tokens">{}</span> <span class="base">{} {}</span></span>',
         token_amount(value, chain.native_decimals, chain.display_symbol or chain.native_unit),
