@@ -9,6 +9,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+TEST_WORKERS ?= auto
 
 .PHONY: help venv services stop status migrate demo-data demo serve test screenshots bench lint format lock clean
 
@@ -55,7 +56,7 @@ serve: ## serve admin, portal and API on http://$(HOST):$(PORT), with a Celery w
 demo: demo-data serve ## everything: venv, services, migrations, demo data, server
 
 test: venv services ## run the whole test suite against the local PostgreSQL
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 screenshots: venv services ## save the portal's pages as PNGs in docs/screenshots/ (its browser tests, needs chromium)
 	AURORA_SCREENSHOTS=1 $(VENV)/bin/pytest -p no:cacheprovider tests/test_portal_browser.py
