@@ -66,6 +66,15 @@ NAMED: dict[str, UrlPolicy] = {
     "api:partner_commissions": api(Capability.VIEW_COMMISSIONS, Capability.VIEW_OWN_PARTNER),
     "api:partner_statement": api(Capability.VIEW_COMMISSIONS, Capability.VIEW_OWN_PARTNER),
     "api:partner_statement_export": api(Capability.EXPORT_STATEMENTS, Capability.VIEW_OWN_PARTNER),
+    "api:agreements": api(Capability.VIEW_COMMISSIONS),
+    "api:agreement": api(Capability.VIEW_COMMISSIONS),
+    "api:agreement_versions": api(Capability.VIEW_COMMISSIONS),
+    "api:agreement_status": api(Capability.VIEW_COMMISSIONS),  # POST only (edit_agreements)
+    "api:overrides": api(Capability.VIEW_COMMISSIONS),
+    "api:override": api(Capability.VIEW_COMMISSIONS),  # DELETE only (override_lines)
+    "api:recompute": api(Capability.RECOMPUTE),  # POST only
+    "api:job": api(Capability.VIEW_OPERATIONS, Capability.RECOMPUTE),
+    "api:ingestion_health": api(Capability.VIEW_OPERATIONS),
     "admin:login": PUBLIC,
     "admin:logout": STAFF,
     "admin:index": STAFF,

@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api import auth, partner_views, views
+from api import agreement_views, auth, operation_views, partner_views, views
 
 app_name = "api"
 
@@ -36,6 +36,23 @@ urlpatterns = [
         partner_views.PartnerStatementExportView.as_view(),
         name="partner_statement_export",
     ),
+    path("agreements", agreement_views.AgreementListView.as_view(), name="agreements"),
+    path("agreements/<uuid:agreement_id>", agreement_views.AgreementDetailView.as_view(), name="agreement"),
+    path(
+        "agreements/<uuid:agreement_id>/versions",
+        agreement_views.AgreementVersionListView.as_view(),
+        name="agreement_versions",
+    ),
+    path(
+        "agreements/<uuid:agreement_id>/status",
+        agreement_views.AgreementStatusView.as_view(),
+        name="agreement_status",
+    ),
+    path("overrides", agreement_views.OverrideListView.as_view(), name="overrides"),
+    path("overrides/<uuid:line_id>", agreement_views.OverrideView.as_view(), name="override"),
+    path("recompute", operation_views.RecomputeView.as_view(), name="recompute"),
+    path("jobs/<uuid:job_id>", operation_views.JobView.as_view(), name="job"),
+    path("ingestion/health", operation_views.IngestionHealthView.as_view(), name="ingestion_health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     re_path(r"^.*$", views.NotFoundView.as_view(), name="not_found"),
