@@ -24,7 +24,6 @@ from commissions.services.agreements import RuleSpec, terms_token
 MAX_RULE_ORDER = 1000
 # WholeAmountInputField's default max_length validator would run on the converted Decimal (len()
 # of a Decimal: TypeError); the field bounds amounts itself (at most 30 digits).
-WHOLE = {"max_length": None}
 REASON_MAX_LENGTH = 500
 
 TIER_CONFIG_SCHEMA = {
@@ -149,8 +148,8 @@ class RuleInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     revenue_component = serializers.ChoiceField(choices=RevenueComponent.choices)
     attribution_method = serializers.ChoiceField(choices=AttributionMethod.choices)
     commission_rate_bps = serializers.IntegerField(min_value=0, max_value=MAX_BPS)
-    floor_amount_native = WholeAmountInputField(required=False, allow_null=True, **WHOLE)
-    cap_amount_native = WholeAmountInputField(required=False, allow_null=True, **WHOLE)
+    floor_amount_native = WholeAmountInputField(required=False, allow_null=True)
+    cap_amount_native = WholeAmountInputField(required=False, allow_null=True)
     tier_config = TierConfigField(required=False, allow_null=True)
 
     def spec(self, data: dict[str, Any]) -> RuleSpec:
@@ -289,7 +288,7 @@ class OverrideCreateSerializer(serializers.Serializer):  # type: ignore[type-arg
     rule_order = serializers.IntegerField(
         min_value=1, max_value=MAX_RULE_ORDER, required=False, help_text="Needed when several rules paid."
     )
-    amount_native = WholeAmountInputField(help_text="What to pay instead, in whole base units.", **WHOLE)
+    amount_native = WholeAmountInputField(help_text="What to pay instead, in whole base units.")
     reason = serializers.CharField(max_length=REASON_MAX_LENGTH)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -405,3 +405,34 @@ def test_swagger_ui_is_served_without_a_cdn() -> None:
 
     assert "swagger-ui" in page
     assert "cdn." not in page and "unpkg" not in page and "jsdelivr" not in page
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("40000000", Decimal(40000000)),
+        (40000000, Decimal(40000000)),
+        ("0", Decimal(0)),
+        ("9" * 30, Decimal("9" * 30)),
+    ],
+)
+def test_an_amount_sent_in_is_whole_base_units(sent: Any, kept: Decimal) -> None:
+    from api.fields import WholeAmountInputField
+
+    assert WholeAmountInputField().run_validation(sent) == kept
+
+
+@pytest.mark.parametrize(
+    "sent", [0.5, 40000000.0, True, "1e5", "-3", "12.5", "٣", "9" * 31, "9" * 10_000, [], {}]
+)
+def test_an_amount_that_is_not_whole_base_units_is_refused_with_a_reason(sent: Any) -> None:
+    from rest_framework.exceptions import ValidationError
+
+    from api.fields import WholeAmountInputField
+
+    with pytest.raises(ValidationError) as refused:
+        WholeAmountInputField().run_validation(sent)
+
+    assert "whole number of base units" in str(refused.value.detail) or "At most 30 digits" in str(
+        refused.value.detail
+    )
