@@ -6,15 +6,31 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import generics
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from aurora.common.dbscope import set_database_scope
 
 
+def refuse_nul_characters(request: Request, kwargs: dict[str, Any]) -> None:
+    """PostgreSQL text cannot hold NUL: a query or path parameter with one is a 400 naming it,
+    not a database error. (Bodies: DRF's character fields already refuse NUL.)"""
+    for name, values in request.query_params.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            raise ValidationError({name.replace("\x00", "") or "query": ["Null characters are not allowed."]})
+    for name, value in kwargs.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise ValidationError({name: ["Null characters are not allowed."]})
+
+
 class ScopedRequestMixin:
     """A bearer token is read inside DRF, after the middleware set the row-level scope for the
     session's (anonymous) user: set it again for the user DRF authenticated."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        refuse_nul_characters(request, kwargs)
 
     def perform_authentication(self, request: Request) -> None:
         super().perform_authentication(request)  # type: ignore[misc]

@@ -436,3 +436,24 @@ def test_an_amount_that_is_not_whole_base_units_is_refused_with_a_reason(sent: A
     assert "whole number of base units" in str(refused.value.detail) or "At most 30 digits" in str(
         refused.value.detail
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/v1/chains/solana-mainnet/periods?from=85%000", "from"),
+        (
+            "/v1/chains/solana-mainnet/partners/00000000-0000-0000-0000-000000000000/commissions?validator_key=a%00b",
+            "validator_key",
+        ),
+        ("/v1/chains/sol%00ana/periods", "chain_id"),
+    ],
+)
+def test_a_null_character_in_a_parameter_is_a_400_naming_it(url: str, field: str) -> None:
+    finance = f.UserFactory(role=Role.FINANCE)
+    f.PeriodFactory(epoch=850)
+
+    response = Client().get(url, **bearer(finance))
+
+    assert response.status_code == 400
+    assert field in body(response)["error"]["details"]
