@@ -24,7 +24,7 @@ from bench._support import (
     with_database,
 )
 
-BENCHMARKS = ("staging_throughput", "replayed_epoch", "normalization", "recompute")
+BENCHMARKS = ("staging_throughput", "replayed_epoch", "normalization", "recompute", "api_latency")
 MEASURED_PATHS = ("ingestion", "aurora", "chains", "config")
 
 
