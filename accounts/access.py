@@ -191,13 +191,40 @@ def model_policy(label: str) -> ModelPolicy | None:
     return MODEL_POLICY.get(label)
 
 
-def partners_of(user: Any) -> QuerySet[Any]:
-    """The partners a user may see as a partner: those it holds guardian view permission on."""
+PARTNER_IDS_CACHE = "_aurora_partner_ids"
+
+
+def partner_ids_of(user: Any) -> list[Any]:
+    """The ids of the partners a user may see as a partner (guardian view permission on them),
+    read once per user object: a request's user asks many times, the answer does not change
+    within the request (`forget_partner_ids` after granting or revoking)."""
+    cached = getattr(user, PARTNER_IDS_CACHE, None)
+    if cached is not None:
+        return list(cached)
     from guardian.shortcuts import get_objects_for_user
 
     from partners.models import Partner
 
-    return get_objects_for_user(user, "partners.view_partner", klass=Partner, accept_global_perms=False)
+    ids = list(
+        get_objects_for_user(user, "partners.view_partner", klass=Partner, accept_global_perms=False)
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+    if getattr(user, "pk", None) is not None:
+        setattr(user, PARTNER_IDS_CACHE, tuple(ids))
+    return ids
+
+
+def forget_partner_ids(user: Any) -> None:
+    if hasattr(user, PARTNER_IDS_CACHE):
+        delattr(user, PARTNER_IDS_CACHE)
+
+
+def partners_of(user: Any) -> QuerySet[Any]:
+    """The partners a user may see as a partner: those it holds guardian view permission on."""
+    from partners.models import Partner
+
+    return Partner.objects.filter(pk__in=partner_ids_of(user))
 
 
 def scoped(queryset: QuerySet[M], user: Any) -> QuerySet[M]:
@@ -208,7 +235,7 @@ def scoped(queryset: QuerySet[M], user: Any) -> QuerySet[M]:
     if Capability.VIEW_OWN_PARTNER in granted and not (policy and policy.view in granted):
         if scope.partner is None:
             return queryset.none()
-        queryset = queryset.filter(**{f"{scope.partner}__in": partners_of(user).values("pk")})
+        queryset = queryset.filter(**{f"{scope.partner}__in": partner_ids_of(user)})
     elif policy is None or policy.view not in granted:
         return queryset.none()
     if scope.chain and getattr(user, "allowed_chain_ids", None):

@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from guardian.shortcuts import assign_perm
 
+from accounts.access import forget_partner_ids
 from accounts.audit import audit_record, snapshot
 from accounts.models import AuditAction, Role, User
 from partners.models import Partner
@@ -101,6 +102,7 @@ def partner_access_sync(user: User) -> None:
             user.groups.remove(group)
     if wanted is not None:
         user.groups.add(wanted)
+    forget_partner_ids(user)
 
 
 @transaction.atomic

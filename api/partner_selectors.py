@@ -95,6 +95,7 @@ def commission_lines(user: Any, partner: Partner, chain: Chain) -> QuerySet[Comm
     return (
         lines.filter(chain=chain)
         .select_related(*LINE_RELATIONS)
+        .defer("chain__parameters", "statement__metadata", "adjusts_statement__metadata")
         .order_by(
             "period__period_end", "agreement__agreement_name", "rule_order", "adjusts_statement__month", "pk"
         )

@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, QuerySet
 from rest_framework.exceptions import NotFound
 
-from accounts.access import Capability, capabilities, partners_of, scoped
+from accounts.access import Capability, capabilities, partner_ids_of, scoped
 from chains.models import Chain, Period
 from commissions.models import CommissionLine, ValidatorPnl
 from partners.models import PartnerClient
@@ -18,7 +18,7 @@ def chains_for(user: Any) -> QuerySet[Chain]:
     """Staff: the chains their scope allows. Partners: the chains they have clients or lines on
     (a chain's units and periods are public facts; its operations data are not)."""
     if Capability.VIEW_OWN_PARTNER in capabilities(user):
-        partners = partners_of(user).values("pk")
+        partners = partner_ids_of(user)
         used = Exists(PartnerClient.objects.filter(chain=OuterRef("pk"), partner__in=partners)) | Exists(
             CommissionLine.objects.filter(chain=OuterRef("pk"), partner__in=partners)
         )
