@@ -52,6 +52,10 @@ NAMED: dict[str, UrlPolicy] = {
     "portal:agreements": PORTAL,
     "portal:agreement": UrlPolicy(partner=True, model="commissions.agreement"),
     "health": PUBLIC,
+    # Probes (aurora.probes): no sign-in. /metrics answers this machine or the METRICS_TOKEN bearer.
+    "health_ready": PUBLIC,
+    "health_ingestion": PUBLIC,
+    "metrics": PUBLIC,
     # The REST API (/v1/): the access layer again, in the view's permission and in every queryset.
     "api:token": UrlPolicy(public=True, post_only=True),
     "api:token_refresh": UrlPolicy(public=True, post_only=True),

@@ -69,6 +69,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "aurora.common.middleware.RequestContextMiddleware",
+    # /health, /health/ready, /health/ingestion and /metrics answer here, before anything that
+    # needs the database or a session (aurora.probes); then /v1/ requests are counted and timed.
+    "aurora.probes.ProbeMiddleware",
+    "aurora.metrics.ApiMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -272,17 +276,43 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# ---- Logs and metrics ---------------------------------------------------------------------------
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
+# json: one JSON object per line (timestamp, level, logger, event, correlation_id, extras), for
+# log collectors; plain: readable lines for development. Secrets are redacted in both (aurora.logs).
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "correlation_id": {"()": "aurora.logs.CorrelationId"},
+        "redact_secrets": {"()": "aurora.logs.RedactSecrets"},
+    },
+    "formatters": {
+        "json": {"()": "aurora.logs.JsonFormatter"},
+        "plain": {"()": "aurora.logs.PlainFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["correlation_id", "redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Through the root handler only (Django's own console handler would print lines twice).
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         # httpx logs full request URLs at INFO, and some providers take their API key in the URL.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
     },
 }
+
+# /metrics answers this machine (loopback, no proxy header) and, when set, requests with
+# `Authorization: Bearer <METRICS_TOKEN>`. The database-derived series are read under this limit.
+METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+METRICS_QUERY_TIMEOUT_SECONDS: float = env.float("METRICS_QUERY_TIMEOUT_SECONDS", default=5.0)

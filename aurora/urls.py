@@ -1,14 +1,8 @@
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
+from aurora import probes
 from portal.views import home
-
-
-def liveness(request: HttpRequest) -> JsonResponse:
-    """The process is up and answering; readiness checks come with the operations layer."""
-    return JsonResponse({"status": "ok"})
-
 
 admin.site.site_header = "Aurora back office"
 admin.site.site_title = "Aurora"
@@ -19,5 +13,9 @@ urlpatterns = [
     path("portal/", include("portal.urls")),
     path("v1/", include("api.urls")),
     path("admin/", admin.site.urls),
-    path("health", liveness, name="health"),
+    # Probes and metrics: answered by aurora.probes.ProbeMiddleware before the rest of the stack.
+    path("health", probes.liveness, name="health"),
+    path("health/ready", probes.readiness, name="health_ready"),
+    path("health/ingestion", probes.ingestion, name="health_ingestion"),
+    path("metrics", probes.metrics_view, name="metrics"),
 ]
