@@ -15,4 +15,4 @@ RUN DEBUG=false SECRET_KEY=build-only-not-a-secret-build-only-not-a-secret-xx ST
 USER aurora
 ENV STATIC_ROOT=/app/staticfiles
 EXPOSE 8000
-CMD ["gunicorn", "aurora.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "aurora.wsgi:application", "--config", "deploy/gunicorn.conf.py", "--bind", "0.0.0.0:8000"]

@@ -1,0 +1,21 @@
+"""Gunicorn settings shared by docker-compose.yml and deploy/systemd/aurora-web.service.
+
+The bind address comes from the command line: 0.0.0.0:8000 in the container, 127.0.0.1:8000
+behind nginx. The timeout matches nginx's proxy_read_timeout (deploy/nginx/aurora.conf).
+"""
+
+# A few synchronous workers: the back office and the API are database-bound. About 2 x CPU + 1;
+# `--workers N` on the command line overrides it.
+workers = 3
+# Requests slower than this (a long P&L export or terms preview) are cut; nginx waits as long.
+timeout = 120
+graceful_timeout = 30
+keepalive = 5
+# Workers are recycled now and then, so a slow leak never grows without bound.
+max_requests = 2000
+max_requests_jitter = 200
+# Logs go to stdout/stderr: journald or `docker compose logs` keep them. The access log names the
+# request id (X-Request-ID, also on audit entries) and the time taken.
+accesslog = "-"
+errorlog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s "%(a)s"'
