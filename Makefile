@@ -39,17 +39,18 @@ migrate: venv services ## apply database migrations
 
 DEMO_RECORDINGS := ingestion/recordings/solana-mainnet
 
-demo-data: migrate ## registry, demo validators, users and agreements; ingest, normalize, recompute the recorded epochs (safe to re-run)
+DEMO_PIPELINE := --chain solana-mainnet --from-period 850 --to-period 853 --provider replay
+
+demo-data: migrate ## registry, demo validators, users and agreements; the recorded epochs ingested, normalized, recomputed through Celery (safe to re-run)
 	$(PY) manage.py sync_registry
 	$(PY) manage.py register_validators --chain solana-mainnet --file $(DEMO_RECORDINGS)/validators.json
-	$(PY) manage.py ingest --chain solana-mainnet --from-period 850 --to-period 853 --provider replay
-	$(PY) manage.py normalize --chain solana-mainnet --from-period 850 --to-period 853
+	scripts/pipeline.sh $(DEMO_PIPELINE) --stages ingest,normalize
 	DEBUG=true $(PY) manage.py demo_users
 	DEBUG=true $(PY) manage.py demo_agreements
-	$(PY) manage.py recompute --chain solana-mainnet --from-period 850 --to-period 853
+	scripts/pipeline.sh $(DEMO_PIPELINE) --stages recompute
 	DEBUG=true $(PY) manage.py demo_statements
 
-serve: ## serve admin, portal and API on http://$(HOST):$(PORT), with a Celery worker for admin jobs
+serve: ## serve admin, portal and API on http://$(HOST):$(PORT), with a Celery worker and beat (schedules)
 	@echo "Serving on http://$(HOST):$(PORT)/admin/  (Ctrl-C to stop; 'make stop' stops the databases)"
 	HOST=$(HOST) PORT=$(PORT) scripts/serve.sh
 

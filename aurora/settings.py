@@ -198,6 +198,39 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=12 * 3600)
 }
+# A prefix for every broker key, for installations (or test sessions) sharing one Redis.
+if _broker_key_prefix := env.str("CELERY_BROKER_KEY_PREFIX", default=""):
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = _broker_key_prefix
+
+# ---- The pipeline (operations.pipeline): beat discovers final periods and runs their stages -----
+# Where the pipeline fetches: "live" (the chain's mapped providers) or the name of a replay provider
+# of providers.yaml ("replay": the recorded responses, for the demo). A chain's `pipeline_provider`
+# parameter in chains.yaml wins over this.
+AURORA_PIPELINE_PROVIDER: str = env.str("AURORA_PIPELINE_PROVIDER", default="live")
+# Discovery starts at most this many period pipelines per chain and run, oldest first...
+AURORA_PIPELINE_MAX_PERIODS_PER_TICK: int = env.int("AURORA_PIPELINE_MAX_PERIODS_PER_TICK", default=4)
+# ...among the final periods this far back from the newest (a chain's `pipeline_lookback_periods`
+# and `pipeline_from_period` parameters narrow it).
+AURORA_PIPELINE_LOOKBACK_PERIODS: int = env.int("AURORA_PIPELINE_LOOKBACK_PERIODS", default=10)
+# Provider errors during ingestion: retried with exponential backoff (seconds, doubled each time,
+# with jitter, capped), this many times, before the period's pipeline fails.
+AURORA_PIPELINE_MAX_RETRIES: int = env.int("AURORA_PIPELINE_MAX_RETRIES", default=5)
+AURORA_PIPELINE_RETRY_BACKOFF_SECONDS: int = env.int("AURORA_PIPELINE_RETRY_BACKOFF_SECONDS", default=60)
+AURORA_PIPELINE_RETRY_BACKOFF_MAX_SECONDS: int = env.int(
+    "AURORA_PIPELINE_RETRY_BACKOFF_MAX_SECONDS", default=1800
+)
+# Time limits (seconds): soft raises in the task, which then fails its job; hard kills the process.
+# Stages (ingest, normalize, recompute of one period), then the short tasks (discovery, summaries).
+AURORA_PIPELINE_STAGE_SOFT_TIME_LIMIT_SECONDS: int = env.int(
+    "AURORA_PIPELINE_STAGE_SOFT_TIME_LIMIT_SECONDS", default=2 * 3600
+)
+AURORA_PIPELINE_STAGE_TIME_LIMIT_SECONDS: int = env.int(
+    "AURORA_PIPELINE_STAGE_TIME_LIMIT_SECONDS", default=2 * 3600 + 300
+)
+AURORA_PIPELINE_TASK_SOFT_TIME_LIMIT_SECONDS: int = env.int(
+    "AURORA_PIPELINE_TASK_SOFT_TIME_LIMIT_SECONDS", default=600
+)
+AURORA_PIPELINE_TASK_TIME_LIMIT_SECONDS: int = env.int("AURORA_PIPELINE_TASK_TIME_LIMIT_SECONDS", default=660)
 
 # HTTPS hardening: on by default outside development. Behind a TLS-terminating proxy set
 # SECURE_PROXY_SSL_HEADER=true so Django trusts X-Forwarded-Proto.

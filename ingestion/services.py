@@ -30,6 +30,7 @@ from aurora.common.locks import advisory_lock
 from chains.models import Chain, ChainProviderMapping, Period, Provider, ProviderRole, ValidatorIdentity
 from ingestion.models import DataType, IngestionRun, IngestionStatus, StagingPayload
 from ingestion.providers.base import (
+    ChainHead,
     ChainSettings,
     PeriodInfo,
     ProviderAdapter,
@@ -185,6 +186,17 @@ def replay_recordings(provider_name: str) -> Path | None:
     return recordings_dir(str((provider.options or {}).get("recordings_dir") or "") or None)
 
 
+def recorded_periods(*, chain_id: str, recordings: Path) -> list[int]:
+    """The periods the recordings hold for the chain's period provider (Solana: its RPC), in order:
+    what a replay can ingest. The head the replay reports comes from the same recordings."""
+    plan = ingest_plan(chain_id=chain_id)
+    directory = recordings / chain_id / plan.period_provider.provider_name
+    if not directory.is_dir():
+        return []
+    names = {entry.name.removesuffix(".jsonl") for entry in directory.iterdir()}
+    return sorted(int(name) for name in names if name.isdigit())
+
+
 # ---- running ------------------------------------------------------------------------------------
 
 
@@ -249,6 +261,23 @@ def few_collections() -> Iterator[None]:
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
+
+
+def chain_head(*, chain_id: str, options: IngestOptions | None = None) -> ChainHead:
+    """Where the chain is now, as its period provider sees it (live, or the recorded head when
+    replaying): the period in progress and the newest final one. ProviderError if it cannot say."""
+    plan = ingest_plan(chain_id=chain_id)
+    adapters = _Adapters(plan.chain, options or IngestOptions())
+    try:
+        return adapters.get(plan.period_provider).chain_head().value
+    finally:
+        adapters.close()
+
+
+def record_failure(*, chain_id: str, message: str, error: ProviderError | None = None) -> IngestionRun:
+    """A FAILED run of the chain with no period (e.g. its head could not be read), so the ingestion
+    health shows the failure."""
+    return _failed_run(Chain.objects.get(pk=chain_id), message, error)
 
 
 def _ingest_periods(

@@ -22,6 +22,7 @@ class JobType(models.TextChoices):
     INGEST_RANGE = "INGEST_RANGE", "Ingest a range"
     NORMALIZE_RANGE = "NORMALIZE_RANGE", "Normalize a range"
     RECOMPUTE_RANGE = "RECOMPUTE_RANGE", "Recompute a range"
+    PIPELINE = "PIPELINE", "Pipeline of a period"  # ingest, normalize, recompute (operations.pipeline)
 
 
 class JobStatus(models.TextChoices):
