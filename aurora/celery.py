@@ -75,3 +75,14 @@ signals.task_postrun.connect(_ended, weak=False)
 signals.task_success.connect(_succeeded, weak=False)
 signals.task_failure.connect(_failed, weak=False)
 signals.task_retry.connect(_retried, weak=False)
+
+
+def _check_providers(**_: Any) -> None:
+    """Once the worker is ready: probe the providers of the active chains on a background thread;
+    what fails is logged as a warning and never stops the worker (operations.providers_check)."""
+    from operations.providers_check import check_providers_in_background
+
+    check_providers_in_background()
+
+
+signals.worker_ready.connect(_check_providers, weak=False, dispatch_uid="aurora-check-providers")

@@ -178,7 +178,9 @@ class JsonFormatter(_JsonFormatter):
         log_data["timestamp"] = iso_timestamp(record.created)
         log_data["level"] = record.levelname
         log_data["logger"] = record.name
-        log_data["event"] = record.getMessage() if not message_dict else message_dict.pop("event", "")
+        # A dictionary logged instead of a message gives its fields (and its "event").
+        dictionary = isinstance(record.msg, dict)
+        log_data["event"] = message_dict.pop("event", "") if dictionary else record.getMessage()
         log_data["correlation_id"] = getattr(record, "correlation_id", None) or current_correlation_id()
         for name, value in extras(record).items():
             log_data.setdefault(name, value)

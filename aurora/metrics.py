@@ -263,6 +263,12 @@ def _commission_metrics(chains: list[str]) -> Iterator[Metric]:
     yield family
 
 
+SCOPE_SQL = (
+    "SELECT set_config('aurora.role', %s, true), set_config('aurora.partner_id', %s, true), "
+    "set_config('statement_timeout', %s, true)"
+)
+
+
 def database_metrics() -> list[Metric]:
     """Every database-derived family, read in one transaction that sees all rows (partner tables
     included: row-level security is set to the system scope for it alone) under a time limit."""
@@ -273,17 +279,19 @@ def database_metrics() -> list[Metric]:
     up = 1
     timeout_ms = int(float(getattr(settings, "METRICS_QUERY_TIMEOUT_SECONDS", 5)) * 1000)
     try:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT set_config('aurora.role', 'SYSTEM', true), "
-                    "set_config('aurora.partner_id', '', true), set_config('statement_timeout', %s, true)",
-                    [str(timeout_ms)],
-                )
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('aurora.role', true), current_setting('aurora.partner_id', true), "
+                "current_setting('statement_timeout')"
+            )
+            previous = [value or "" for value in cursor.fetchone()]
+            cursor.execute(SCOPE_SQL, ["SYSTEM", "", str(timeout_ms)])
             chains = list(Chain.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
             families += _ingestion_metrics(chains)
             families += _normalization_metrics(chains)
             families += _commission_metrics(chains)
+            # Ends with the transaction, or at once inside a caller's (an error rolls it back).
+            cursor.execute(SCOPE_SQL, previous)
     except DatabaseError as error:
         logger.warning("metrics: the database could not be read (%s)", type(error).__name__)
         families, up = [], 0
