@@ -238,3 +238,10 @@ def test_ingestion_probe_costs_the_same_queries_whatever_the_number_of_chains(
         ingested(f.ChainFactory(id=f"chain-{n}"), range(850, 852))
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert len(Client().get("/health/ingestion").json()["chains"]) == 12
+
+
+def test_probes_answer_whatever_the_host_header_other_pages_do_not() -> None:
+    """Load balancers probe by IP address: the probes do not check ALLOWED_HOSTS (they build no URL)."""
+    client = Client(HTTP_HOST="10.1.2.3:8000")
+    assert client.get("/health").status_code == 200
+    assert client.get("/portal/login/").status_code == 400
