@@ -5,7 +5,8 @@ WORKDIR /app
 
 COPY requirements.lock ./
 RUN pip install --no-cache-dir --require-hashes -r requirements.lock \
-    && useradd --system --uid 10001 --home /app aurora
+    && useradd --system --uid 10001 --home /app aurora \
+    && install -d -o aurora -g aurora /var/lib/aurora-metrics
 
 COPY --chown=aurora:aurora . .
 # collectstatic needs settings that load; these values exist only for the build step.

@@ -4,6 +4,8 @@ The bind address comes from the command line: 0.0.0.0:8000 in the container, 127
 behind nginx. The timeout matches nginx's proxy_read_timeout (deploy/nginx/aurora.conf).
 """
 
+from typing import Any
+
 # A few synchronous workers: the back office and the API are database-bound. About 2 x CPU + 1;
 # `--workers N` on the command line overrides it.
 workers = 3
@@ -19,3 +21,14 @@ max_requests_jitter = 200
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s "%(a)s"'
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker that ended: its live gauges leave the scrape, its counts stay in the sums
+    (prometheus_client's multiprocess mode, when PROMETHEUS_MULTIPROC_DIR is set)."""
+    import os
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

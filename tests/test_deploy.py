@@ -129,6 +129,13 @@ def test_compose_environment_matches_the_settings(compose: dict[str, Any]) -> No
     interpolated = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", text))
     assert {"SECRET_KEY", "AURORA_DB_PASSWORD", "POSTGRES_PASSWORD"} <= interpolated
     assert interpolated - KNOWN == set()
+    # Every process counts into one shared directory, emptied by the release step before they start.
+    metrics_dir = services["web"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    for name in AURORA_SERVICES:
+        assert services[name]["environment"]["PROMETHEUS_MULTIPROC_DIR"] == metrics_dir
+        assert f"metrics:{metrics_dir}" in services[name]["volumes"]
+    assert command_of(services["migrate"])[-1].startswith(f"rm -rf {metrics_dir}/* && ")
+    assert "metrics" in compose["volumes"]
     # The init script's variables reach the postgres container, and it creates the role the
     # application connects as: no superuser, no BYPASSRLS (row-level security binds it).
     init = (DEPLOY / "postgres-init/10-aurora-role.sh").read_text()
@@ -248,6 +255,13 @@ def test_the_environment_file_holds_only_known_settings_and_points_where_nginx_l
     assert settings.STATIC_URL == "/static/"
     for name in ("aurora-web", "aurora-migrate"):
         assert values["STATIC_ROOT"].startswith(unit(f"{name}.service")["Service"]["ReadWritePaths"])
+    metrics_dir = values["PROMETHEUS_MULTIPROC_DIR"]
+    for name in LONG_RUNNING:
+        assert metrics_dir.startswith(unit(f"{name}.service")["Service"]["ReadWritePaths"])
+    assert exec_lines(unit("aurora-migrate.service"), "ExecStartPre") == [
+        ["/bin/rm", "-rf", metrics_dir],
+        ["/bin/mkdir", "-p", metrics_dir],
+    ]
 
 
 def test_systemd_accepts_the_units(tmp_path: Path) -> None:
@@ -425,7 +439,7 @@ def test_nginx_redirects_to_https_and_proxies_with_the_headers_django_trusts(
     assert plain.headers["location"] == "https://aurora.example.com/admin/?next=x"
     assert challenge.status_code == 404  # served from the webroot, not redirected
     assert app.status_code == 200 and app.json() == {"status": "ok"}
-    request = seen[-1]
+    request = seen[0]
     assert request["path"] == "/portal/"
     assert request["x-forwarded-proto"] == "https"  # what SECURE_PROXY_SSL_HEADER looks for
     assert request["host"] == "aurora.example.com"
@@ -435,5 +449,7 @@ def test_nginx_redirects_to_https_and_proxies_with_the_headers_django_trusts(
     assert static_file.status_code == 200 and static_file.text == "body { color: black }"
     assert "max-age=31536000" in static_file.headers["strict-transport-security"]
     assert static_file.headers["cache-control"].startswith("max-age=")
-    assert metrics.status_code == 404
-    assert len(seen) == 1  # neither the static file nor /metrics reached the application
+    # /metrics goes to the application, marked as proxied: it asks for METRICS_TOKEN then.
+    assert metrics.status_code == 200 and seen[-1]["path"] == "/metrics"
+    assert seen[-1]["x-forwarded-for"] == "127.0.0.1"
+    assert [request["path"] for request in seen] == ["/portal/", "/metrics"]  # not the static file
