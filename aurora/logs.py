@@ -145,11 +145,14 @@ class RedactSecrets(logging.Filter):
 
 
 class CorrelationId(logging.Filter):
-    """Puts the current request's or task's correlation id on the record (None outside both)."""
+    """Puts the current request's or task's correlation id on the record (None outside both). A
+    record about a request (Django's `django.request` lines, written once the middleware has
+    returned) takes the request's."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "correlation_id", None) is None:
-            record.correlation_id = current_correlation_id()
+            of_request = getattr(getattr(record, "request", None), "correlation_id", None)
+            record.correlation_id = str(of_request) if of_request else current_correlation_id()
         return True
 
 

@@ -118,6 +118,20 @@ def test_a_request_s_lines_carry_its_x_request_id(json_lines: Callable[[], list[
     assert line["chain_id"] == "solana-mainnet"
 
 
+@pytest.mark.django_db
+def test_django_s_lines_about_an_answered_request_carry_its_id_too(
+    json_lines: Callable[[], list[dict[str, Any]]],
+) -> None:
+    """Django logs a 4xx after the middleware has returned; the line still has the request's id."""
+    correlation_id = str(uuid.uuid4())
+    assert Client().get("/v1/chains", HTTP_X_REQUEST_ID=correlation_id).status_code == 401
+
+    [line] = [line for line in json_lines() if line["logger"] == "django.request"]
+    assert line["event"] == "Unauthorized: /v1/chains"
+    assert line["correlation_id"] == correlation_id
+    assert line["status_code"] == 401
+
+
 # ---- Celery -------------------------------------------------------------------------------------
 
 

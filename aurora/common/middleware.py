@@ -30,6 +30,9 @@ class RequestContextMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         correlation_id = _correlation_id(request)
+        # Also on the request: Django logs 4xx/5xx answers after the middleware has returned, with
+        # the request attached to the log record (aurora.logs reads it there).
+        request.correlation_id = correlation_id  # type: ignore[attr-defined]
         token = context.enter(
             context.RequestContext(
                 correlation_id=correlation_id,
