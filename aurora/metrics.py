@@ -23,6 +23,7 @@ import hmac
 import ipaddress
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -33,7 +34,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import REGISTRY, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import REGISTRY, Counter, Histogram, disable_created_metrics, generate_latest, values
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -43,6 +44,16 @@ logger = logging.getLogger("aurora.metrics")
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # ---- counted in the process ---------------------------------------------------------------------
+
+
+def process_identifier() -> str:
+    """Names this process's files in multiprocess mode: the host name as well as the process id,
+    so containers sharing the directory (whose process ids repeat) never write the same file."""
+    return f"{socket.gethostname().replace('_', '-')}-{os.getpid()}"
+
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    values.ValueClass = values.MultiProcessValue(process_identifier=process_identifier)  # type: ignore[no-untyped-call]
 
 API_PREFIX = "/v1/"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

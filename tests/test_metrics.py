@@ -5,6 +5,7 @@ METRICS_TOKEN bearer may read them."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -256,7 +257,8 @@ def test_in_multiprocess_mode_a_scrape_adds_up_every_process(tmp_path: Path) -> 
         subprocess.run(
             [sys.executable, "-c", CHILD], env=environment, check=True, cwd=Path(__file__).parent.parent
         )
-    assert len(list(tmp_path.glob("*.db"))) >= 3  # one file per process and metric type
+    # One file per process and metric type, named after the host as well as the process.
+    assert len(list(tmp_path.glob(f"counter_{socket.gethostname().replace('_', '-')}-*.db"))) == 3
 
     samples = parse(metrics.exposition(directory=str(tmp_path), database=False))
 
