@@ -124,6 +124,15 @@ def extras(record: logging.LogRecord) -> dict[str, Any]:
     }
 
 
+JSON_VALUES = (str, int, float, bool, type(None), list, tuple, dict)
+
+
+def shown(value: Any) -> Any:
+    """An extra as a log line shows it: JSON values as they are (redacted by the filter), other
+    objects as their text with secrets taken out (a request shows its path and query string)."""
+    return value if isinstance(value, JSON_VALUES) else redact_text(str(value))
+
+
 class RedactSecrets(logging.Filter):
     """Takes secrets out of the message, its arguments, the extras and the exception text."""
 
@@ -186,9 +195,9 @@ class JsonFormatter(_JsonFormatter):
         log_data["event"] = message_dict.pop("event", "") if dictionary else record.getMessage()
         log_data["correlation_id"] = getattr(record, "correlation_id", None) or current_correlation_id()
         for name, value in extras(record).items():
-            log_data.setdefault(name, value)
+            log_data.setdefault(name, shown(value))
         for name, value in message_dict.items():
-            log_data.setdefault(name, value)
+            log_data.setdefault(name, redact(value, name))
 
     def formatException(self, ei: Any) -> str:
         return redact_text(logging.Formatter.formatException(self, ei))
@@ -202,7 +211,7 @@ class PlainFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         record.correlation = (getattr(record, "correlation_id", None) or current_correlation_id() or "-")[:8]
-        record.context = "".join(f" {k}={v}" for k, v in extras(record).items())
+        record.context = "".join(f" {k}={shown(v)}" for k, v in extras(record).items())
         return super().format(record)
 
     def formatException(self, ei: Any) -> str:

@@ -316,6 +316,18 @@ def test_log_lines_are_redacted_in_the_message_its_arguments_and_the_extras(
     )
 
 
+def test_objects_passed_as_extras_are_shown_as_redacted_text(
+    json_lines: Callable[[], list[dict[str, Any]]],
+) -> None:
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/v1/chains?api_key=KEY123456789&limit=5")
+    logging.getLogger("django.request").warning("Bad Request: /v1/chains", extra={"request": request})
+
+    [line] = json_lines()
+    assert line["request"] == "<WSGIRequest: GET '/v1/chains?api_key=[REDACTED]&limit=5'>"
+
+
 def test_the_plain_format_shows_the_correlation_id_and_redacts_too() -> None:
     made, stream = handler(logs.PlainFormatter())
     logger = logging.getLogger("aurora.tests.plain")
