@@ -203,15 +203,23 @@ class JsonFormatter(_JsonFormatter):
         return redact_text(logging.Formatter.formatException(self, ei))
 
 
+PLAIN_HIDDEN = frozenset({"server_time"})  # runserver's, the line's own time again
+
+
 class PlainFormatter(logging.Formatter):
-    """`time level logger [correlation id] message key=value...` for reading in a terminal."""
+    """`time level logger [correlation id] message key=value...` for reading in a terminal (the
+    extras that are plain values: objects such as the request are left to the JSON format)."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(correlation)s] %(message)s%(context)s")
 
     def format(self, record: logging.LogRecord) -> str:
         record.correlation = (getattr(record, "correlation_id", None) or current_correlation_id() or "-")[:8]
-        record.context = "".join(f" {k}={shown(v)}" for k, v in extras(record).items())
+        record.context = "".join(
+            f" {k}={v}"
+            for k, v in extras(record).items()
+            if isinstance(v, JSON_VALUES) and k not in PLAIN_HIDDEN
+        )
         return super().format(record)
 
     def formatException(self, ei: Any) -> str:

@@ -336,7 +336,10 @@ def test_the_plain_format_shows_the_correlation_id_and_redacts_too() -> None:
     correlation_id = uuid.uuid4()
     token = context.enter(context.RequestContext(correlation_id=correlation_id))
     try:
-        logger.info("connecting with password=hunter2hunter2", extra={"chain_id": "solana-mainnet"})
+        logger.info(
+            "connecting with password=hunter2hunter2",
+            extra={"chain_id": "solana-mainnet", "request": object()},
+        )
     finally:
         context.leave(token)
         logger.removeHandler(made)
