@@ -40,6 +40,16 @@ def _request_json(request: httpx.Request) -> Any:
     return parse_json(content) if content else None
 
 
+def _is_rpc_batch(body: Any) -> bool:
+    """A JSON-RPC batch (a non-empty array of calls); other JSON arrays are REST bodies (the Beacon
+    API's lists of validator indices)."""
+    return (
+        isinstance(body, list)
+        and bool(body)
+        and all(isinstance(call, dict) and "method" in call for call in body)
+    )
+
+
 def _rpc_key(path: str, call: dict[str, Any]) -> dict[str, Any]:
     return {"path": path, "rpc": call.get("method"), "params": call.get("params", [])}
 
@@ -50,8 +60,8 @@ def request_entries(
     """The recording keys of a request: one per JSON-RPC call, or one for a REST call."""
     path = request.url.path
     body = _request_json(request)
-    if isinstance(body, list):
-        return [_rpc_key(path, call) for call in body if isinstance(call, dict)]
+    if _is_rpc_batch(body):
+        return [_rpc_key(path, call) for call in body]
     if isinstance(body, dict) and body.get("jsonrpc") == "2.0":
         return [_rpc_key(path, body)]
     query = {
@@ -104,7 +114,7 @@ class RecordingTransport(httpx.BaseTransport):
         keys = request_entries(request, self.ignored_params)
         sent = _request_json(request)
         lines = []
-        if isinstance(sent, list) and isinstance(body, list):
+        if _is_rpc_batch(sent) and isinstance(body, list):
             answers = {item.get("id"): item for item in body if isinstance(item, dict)}
             for call, key in zip(sent, keys, strict=True):
                 answer = {k: v for k, v in answers.get(call.get("id"), {}).items() if k != "id"}
@@ -175,7 +185,7 @@ class ReplayTransport(httpx.BaseTransport):
         entries = self._entries(path)
         keys = request_entries(request, self.ignored_params)
         sent = _request_json(request)
-        if isinstance(sent, list):
+        if _is_rpc_batch(sent):
             answers = []
             for call, key in zip(sent, keys, strict=True):
                 entry = self._lookup(entries, key, path)
