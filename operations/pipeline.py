@@ -32,6 +32,7 @@ period provider's recorded `head` answers) and only recorded periods are candida
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -80,8 +81,10 @@ STAGES: tuple[str, ...] = (INGEST, NORMALIZE, RECOMPUTE)
 # Periods of a chain pass these one at a time, oldest first; ingestion runs in parallel. A stage
 # waiting for an earlier period is tried again every few seconds, for at most about half an hour.
 ORDERED_STAGES = frozenset({NORMALIZE, RECOMPUTE})
-ORDER_WAIT_SECONDS = 2
-ORDER_WAIT_RETRIES = 900
+ORDER_WAIT_SECONDS = 1
+ORDER_WAIT_RETRIES = 1800
+# How long a stage tries for its lock before concluding that another delivery runs it.
+BUSY_GRACE_SECONDS = 1.0
 LIVE = "live"
 
 # Stage outcomes (besides the runs' own SUCCESS / FAILED).
@@ -437,7 +440,7 @@ def run_stage(
     if job is None:
         return StageOutcome(str(job_id), stage, MISSING, proceed=False, message="no such pipeline job")
     chain_id, period = str(job.parameters["chain_id"]), int(job.parameters["from_period"])
-    with advisory_lock(stage_lock(chain_id, period, stage)) as acquired:
+    with patient_lock(stage_lock(chain_id, period, stage), grace=BUSY_GRACE_SECONDS) as acquired:
         if not acquired:
             message = f"{stage} of {chain_id} period {period} is already running; this delivery does nothing"
             logger.info("pipeline job %s: %s", job.pk, message)
@@ -469,8 +472,9 @@ def run_stage(
 
 def _earlier_unfinished(job: Job, stage: str) -> int | None:
     """The oldest earlier period of the chain whose queued or running pipeline has yet to pass
-    `stage`: the stage waits for it (reconciliation compares a period with the one before, and
-    the periods of a month share their statements)."""
+    `stage` and is not passing it right now: the stage waits for it (reconciliation compares a
+    period with the one before, and the periods of a month share their statements). One that is
+    running the stage now is waited for on the chain's stage lock instead, at once."""
     earlier = Job.objects.filter(
         job_type=JobType.PIPELINE,
         status__in=ACTIVE_STATUSES,
@@ -478,11 +482,25 @@ def _earlier_unfinished(job: Job, stage: str) -> int | None:
         parameters__from_period__lt=job.parameters["from_period"],
     ).exclude(pk=job.pk)
     for other in sorted(earlier, key=lambda other: int(other.parameters["from_period"])):
-        if stage in other.parameters.get("stages", []) and (
-            stage_states(other).get(stage, {}).get("status") != JobStatus.SUCCESS
-        ):
+        if stage not in other.parameters.get("stages", []):
+            continue
+        status = stage_states(other).get(stage, {}).get("status")
+        if status not in (JobStatus.SUCCESS, JobStatus.RUNNING):
             return int(other.parameters["from_period"])
     return None
+
+
+@contextmanager
+def patient_lock(name: str, *, grace: float) -> Iterator[bool]:
+    """Try the session advisory lock `name` for up to `grace` seconds; yields whether it was taken.
+    The grace covers a process that was just killed: PostgreSQL frees its locks a moment later."""
+    deadline = time.monotonic() + grace
+    while True:
+        with advisory_lock(name) as acquired:
+            if acquired or time.monotonic() >= deadline:
+                yield acquired
+                return
+        time.sleep(0.1)
 
 
 @contextmanager
@@ -604,13 +622,6 @@ def _fail(job: Job, error: str) -> None:
     job.started_at = job.started_at or job.finished_at
     job.progress_message = f"period {job.parameters['from_period']}: failed"
     job.save(update_fields=["status", "error", "finished_at", "started_at", "progress_message"])
-
-
-def stage_failed(job_id: str | UUID, stage: str, error: BaseException) -> None:
-    """A stage task that died outside `run_stage` (e.g. could not start): the job fails."""
-    job = Job.objects.filter(pk=job_id, job_type=JobType.PIPELINE, status__in=ACTIVE_STATUSES).first()
-    if job is not None:
-        _fail(job, f"{stage}: {type(error).__name__}: {error}")
 
 
 # ---- the stages ---------------------------------------------------------------------------------
