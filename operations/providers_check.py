@@ -23,8 +23,10 @@ from django.db import connections
 from chains.models import Chain, ChainProviderMapping, Provider, ValidatorIdentity
 from ingestion.providers.base import ChainSettings, ProviderAdapter, ProviderSettings, ValidatorRef
 from ingestion.providers.errors import ProviderBadResponse, ProviderError, ProviderNotConfigured
+from ingestion.providers.ethereum.relay import PAYLOADS, RelayAdapter, bid_traces
+from ingestion.providers.ethereum.shapes import Quantity, Uint
 from ingestion.providers.http import RpcCall
-from ingestion.providers.parsing import StrictU64, validate
+from ingestion.providers.parsing import ProviderModel, StrictU64, validate
 from ingestion.providers.registry import ADAPTERS, REPLAY_ADAPTER, build_adapter
 from ingestion.providers.solana.jito import VALIDATOR_REWARDS, ValidatorRewardsBody
 from ingestion.providers.solana.solanabeach import BeachValidatorBody
@@ -117,12 +119,76 @@ def _validator_page(model: type[StakewizValidatorBody] | type[BeachValidatorBody
     return probe
 
 
+class _BeaconSyncing(ProviderModel):
+    head_slot: Uint
+    sync_distance: Uint
+    is_syncing: bool
+
+
+class _BeaconSyncingBody(ProviderModel):
+    data: _BeaconSyncing
+
+
+def _beacon(adapter: ProviderAdapter, validator: ValidatorRef | None) -> str:
+    endpoint = "GET /eth/v1/node/syncing"
+    exchange = adapter.client.get("/eth/v1/node/syncing", scope=PROBE_SCOPE, request_key="probe")
+    state = validate(
+        _BeaconSyncingBody, exchange.body, provider=adapter.settings.name, endpoint=endpoint
+    ).data
+    if state.is_syncing:
+        raise ProviderBadResponse(
+            provider=adapter.settings.name,
+            endpoint=endpoint,
+            reason=f"the node is syncing: {state.sync_distance:,} slots behind at slot {state.head_slot:,}",
+        )
+    return f"synced; head slot {state.head_slot:,}"
+
+
+def _execution(adapter: ProviderAdapter, validator: ValidatorRef | None) -> str:
+    outcomes, _ = adapter.client.rpc_batch(
+        [RpcCall("eth_syncing", []), RpcCall("eth_blockNumber", [])], scope=PROBE_SCOPE, request_key="probe"
+    )
+    for outcome in outcomes:
+        if outcome.error is not None:
+            raise outcome.error
+    name = adapter.settings.name
+    if outcomes[0].result is not False:
+        raise ProviderBadResponse(provider=name, endpoint="eth_syncing", reason="the node is syncing")
+    block = validate(Quantity, outcomes[1].result, provider=name, endpoint="eth_blockNumber")
+    return f"synced; latest block {block:,}"
+
+
+def _relays(adapter: ProviderAdapter, validator: ValidatorRef | None) -> str:
+    if not isinstance(adapter, RelayAdapter) or not adapter.relays:
+        raise ProviderNotConfigured(
+            provider=adapter.settings.name, endpoint="-", reason="no relays configured"
+        )
+    relays = adapter.relays
+    failed = []
+    for relay in relays:
+        try:
+            exchange = relay.client.get(PAYLOADS, params={"limit": 1}, scope=PROBE_SCOPE, request_key="probe")
+            bid_traces(adapter, exchange)
+        except ProviderError as error:
+            failed.append(f"{relay.name}: {error.reason}")
+    if failed:
+        raise ProviderBadResponse(
+            provider=adapter.settings.name,
+            endpoint=f"GET {PAYLOADS}",
+            reason=f"{len(failed)} of {len(relays)} relays failed: {'; '.join(failed)}",
+        )
+    return f"all {len(relays)} relays answered"
+
+
 # Per adapter (providers.yaml `adapter:`): the call it makes, and the probe. A new adapter gets one.
 PROBES: dict[str, tuple[str, Probe]] = {
     "solana.rpc": ("getHealth, getSlot", _solana_rpc),
     "solana.jito": (f"GET {VALIDATOR_REWARDS}", _jito),
     "solana.stakewiz": ("GET /validator/{vote}", _validator_page(StakewizValidatorBody)),
     "solana.solanabeach": ("GET /validator/{vote}", _validator_page(BeachValidatorBody)),
+    "ethereum.beacon": ("GET /eth/v1/node/syncing", _beacon),
+    "ethereum.execution": ("eth_syncing, eth_blockNumber", _execution),
+    "ethereum.relay": (f"GET {PAYLOADS} per relay", _relays),
 }
 
 
@@ -194,18 +260,34 @@ def _result(
     )
 
 
-def _probe(
+@dataclass
+class _Prepared:
+    """A target with its adapter built (in the calling thread: building may read the database),
+    ready to be probed on a pool thread; or the result already known."""
+
+    target: _Target
+    adapter: ProviderAdapter | None = None
+    endpoint: str = ""
+    probe: Probe | None = None
+    result: ProbeResult | None = None
+
+
+def _prepare(
     target: _Target, *, timeout: float, attempts: int, transport: httpx.BaseTransport | None
-) -> ProbeResult:
+) -> _Prepared:
     provider = target.provider
     if not provider.is_enabled:
-        return _result(target, ProbeStatus.SKIPPED, "disabled in providers.yaml")
+        return _Prepared(target, result=_result(target, ProbeStatus.SKIPPED, "disabled in providers.yaml"))
     if provider.adapter == REPLAY_ADAPTER:
-        return _result(target, ProbeStatus.SKIPPED, "recorded responses; no network")
+        return _Prepared(
+            target, result=_result(target, ProbeStatus.SKIPPED, "recorded responses; no network")
+        )
     if provider.adapter not in ADAPTERS:
-        return _result(target, ProbeStatus.NOT_CONFIGURED, f"no adapter named {provider.adapter!r}")
+        reason = f"no adapter named {provider.adapter!r}"
+        return _Prepared(target, result=_result(target, ProbeStatus.NOT_CONFIGURED, reason))
     if provider.adapter not in PROBES:
-        return _result(target, ProbeStatus.SKIPPED, f"no probe for the {provider.adapter} adapter")
+        reason = f"no probe for the {provider.adapter} adapter"
+        return _Prepared(target, result=_result(target, ProbeStatus.SKIPPED, reason))
     endpoint, probe = PROBES[provider.adapter]
     configured = ProviderSettings.from_model(provider)
     settings = dataclasses.replace(
@@ -213,13 +295,25 @@ def _probe(
         timeout_seconds=min(configured.timeout_seconds, timeout),
         options={**configured.options, "max_attempts": attempts},
     )
+    try:  # companions (Ethereum) are read from the database here, in the caller's thread
+        adapter = build_adapter(ChainSettings.from_model(target.chain), settings, transport=transport)
+    except ProviderError as error:
+        status = (
+            ProbeStatus.NOT_CONFIGURED if isinstance(error, ProviderNotConfigured) else ProbeStatus.FAILED
+        )
+        return _Prepared(target, result=_result(target, status, error.reason, endpoint=endpoint))
+    return _Prepared(target, adapter=adapter, endpoint=endpoint, probe=probe)
+
+
+def _run(prepared: _Prepared) -> ProbeResult:
+    """The probe itself: HTTP only, no database."""
+    if prepared.result is not None:
+        return prepared.result
+    assert prepared.adapter is not None and prepared.probe is not None  # noqa: S101 (set by _prepare)
+    target, endpoint, adapter = prepared.target, prepared.endpoint, prepared.adapter
     started = time.perf_counter()
     try:
-        adapter = build_adapter(ChainSettings.from_model(target.chain), settings, transport=transport)
-        try:
-            detail = probe(adapter, target.validator)
-        finally:
-            adapter.client.close()
+        detail = prepared.probe(adapter, target.validator)
     except Skip as skipped:
         return _result(target, ProbeStatus.SKIPPED, str(skipped), endpoint=endpoint)
     except ProviderNotConfigured as error:
@@ -229,8 +323,10 @@ def _probe(
         reason = f"{error.endpoint}: {error.reason}"
         return _result(target, ProbeStatus.FAILED, reason, latency_ms=latency, endpoint=endpoint)
     except Exception as error:  # a probe never takes the whole check down
-        logger.exception("probe of %s failed unexpectedly", provider.provider_name)
+        logger.exception("probe of %s failed unexpectedly", target.provider.provider_name)
         return _result(target, ProbeStatus.FAILED, f"{type(error).__name__}: {error}", endpoint=endpoint)
+    finally:
+        adapter.client.close()
     latency = (time.perf_counter() - started) * 1000
     return _result(target, ProbeStatus.OK, detail, latency_ms=latency, endpoint=endpoint)
 
@@ -246,13 +342,14 @@ def check_providers(
     (chain, provider). `transport` replaces the network (tests)."""
     if timeout <= 0 or attempts < 1:
         raise ProviderCheckError("the timeout must be positive and at least one attempt made")
-    targets = _targets(_chains(chain_ids))
-    if not targets:
+    prepared = [
+        _prepare(target, timeout=timeout, attempts=attempts, transport=transport)
+        for target in _targets(_chains(chain_ids))
+    ]
+    if not prepared:
         return []
-    with ThreadPoolExecutor(max_workers=min(8, len(targets)), thread_name_prefix="provider-check") as pool:
-        return list(
-            pool.map(lambda t: _probe(t, timeout=timeout, attempts=attempts, transport=transport), targets)
-        )
+    with ThreadPoolExecutor(max_workers=min(8, len(prepared)), thread_name_prefix="provider-check") as pool:
+        return list(pool.map(_run, prepared))
 
 
 def render_table(results: Iterable[ProbeResult]) -> str:

@@ -226,11 +226,11 @@ def test_chains_providers_and_validators_that_cannot_be_probed(providers: Provid
         provider_role=ProviderRole.RPC,
         priority=5,
     )
-    beacon = f.ProviderFactory(
-        provider_name="beacon-node", adapter="ethereum.beacon", base_url="http://127.0.0.1:5052"
+    custom = f.ProviderFactory(
+        provider_name="in-house", adapter="acme.custom", base_url="https://acme.example.com"
     )
     f.ChainProviderMappingFactory(
-        chain=chain, provider=beacon, provider_role=ProviderRole.REWARDS, priority=5
+        chain=chain, provider=custom, provider_role=ProviderRole.REWARDS, priority=5
     )
     Provider.objects.filter(provider_name="solanabeach").update(is_enabled=False)
     ValidatorIdentity.objects.filter(chain=chain).update(is_active=False)
@@ -238,7 +238,7 @@ def test_chains_providers_and_validators_that_cannot_be_probed(providers: Provid
     results = {r.provider: r for r in check_providers(chain_ids=[CHAIN])}
 
     assert {name: (r.status, r.detail) for name, r in results.items() if name != "solana-rpc"} == {
-        "beacon-node": (ProbeStatus.NOT_CONFIGURED, "no adapter named 'ethereum.beacon'"),
+        "in-house": (ProbeStatus.NOT_CONFIGURED, "no adapter named 'acme.custom'"),
         "jito": (ProbeStatus.OK, "answered; latest epoch 853"),
         "replay": (ProbeStatus.SKIPPED, "recorded responses; no network"),
         "solanabeach": (ProbeStatus.SKIPPED, "disabled in providers.yaml"),
@@ -248,6 +248,76 @@ def test_chains_providers_and_validators_that_cannot_be_probed(providers: Provid
     assert "vote_account" not in jito.url.params
     assert run("check_providers", "--chain", "nope") == (1, "\nunknown chain 'nope'")
     assert run("check_providers", "--chain", "ethereum-mainnet") == (1, "\nethereum-mainnet is not active")
+
+
+def recorded_delivery() -> Any:
+    """A relay's proposer_payload_delivered answer with one row, from the Ethereum recordings."""
+    relays = Path(settings.AURORA_RECORDINGS_DIR) / "ethereum-mainnet" / "mev-relays"
+    for path in sorted(relays.glob("*/*.jsonl")):
+        for line in path.read_text().splitlines():
+            response = json.loads(line)["response"]
+            if isinstance(response, list) and response:
+                return response[:1]
+    raise AssertionError("no relay delivery in the recordings")
+
+
+RELAY_HOSTS = {
+    "boost-relay.flashbots.net",
+    "bloxroute.max-profit.blxrbdn.com",
+    "bloxroute.regulated.blxrbdn.com",
+    "relay.ultrasound.money",
+    "aestus.live",
+    "agnostic-relay.net",
+    "titanrelay.xyz",
+}
+
+
+def test_ethereum_nodes_and_relays_are_probed_when_the_chain_is_active(providers: Providers) -> None:
+    Chain.objects.filter(pk="ethereum-mainnet").update(is_active=True)
+    delivery = recorded_delivery()
+    syncing = {
+        "data": {"head_slot": "12640300", "sync_distance": "0", "is_syncing": False, "is_optimistic": False}
+    }
+    seen: list[httpx.Request] = []
+
+    def ethereum(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.port == 5052 and request.url.path == "/eth/v1/node/syncing":
+            return httpx.Response(200, json=syncing)
+        if request.url.port == 8545:
+            results = {"eth_syncing": False, "eth_blockNumber": hex(23_412_385)}
+            calls = json.loads(request.content)
+            return httpx.Response(
+                200, json=[{"jsonrpc": "2.0", "id": c["id"], "result": results[c["method"]]} for c in calls]
+            )
+        if request.url.host in RELAY_HOSTS and request.url.path.endswith("/proposer_payload_delivered"):
+            if request.url.host == "titanrelay.xyz":
+                return httpx.Response(500, json={"code": 500, "message": "internal error"})
+            return httpx.Response(200, json=delivery)
+        return httpx.Response(404, json={"error": "not found"})
+
+    for host in ("127.0.0.1", *RELAY_HOSTS):
+        providers.fail[host] = ethereum
+
+    results = {r.provider: r for r in check_providers(chain_ids=["ethereum-mainnet"])}
+
+    assert {name: (r.status, r.detail) for name, r in results.items()} == {
+        "beacon-api": (ProbeStatus.OK, "synced; head slot 12,640,300"),
+        "ethereum-execution-rpc": (ProbeStatus.OK, "synced; latest block 23,412,385"),
+        "mev-relays": (
+            ProbeStatus.FAILED,
+            "GET /relay/v1/data/bidtraces/proposer_payload_delivered: 1 of 7 relays failed: "
+            "titanrelay.xyz: HTTP 500: internal error",
+        ),
+    }
+    assert sorted(r.url.host for r in seen if r.url.host in RELAY_HOSTS) == sorted(RELAY_HOSTS)
+    assert all(r.url.params["limit"] == "1" for r in seen if r.url.host in RELAY_HOSTS)
+
+    syncing["data"].update(is_syncing=True, sync_distance="4200")
+    (beacon,) = [r for r in check_providers(chain_ids=["ethereum-mainnet"]) if r.provider == "beacon-api"]
+
+    assert beacon.status == ProbeStatus.FAILED
+    assert beacon.detail.endswith("the node is syncing: 4,200 slots behind at slot 12,640,300")
 
 
 def test_a_starting_worker_checks_the_providers_in_the_background_and_only_warns(
