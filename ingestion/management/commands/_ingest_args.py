@@ -14,8 +14,18 @@ from ingestion.services import IngestOptions, replay_recordings
 
 def add_range_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chain", required=True, help="chain id from chains.yaml, e.g. solana-mainnet")
-    parser.add_argument("--from-period", type=int, required=True, help="first period (Solana: epoch)")
-    parser.add_argument("--to-period", type=int, required=True, help="last period, inclusive")
+    parser.add_argument(
+        "--from-period",
+        type=int,
+        required=True,
+        help="first period (Solana: an epoch; Ethereum: a window's first epoch, a multiple of its length)",
+    )
+    parser.add_argument(
+        "--to-period",
+        type=int,
+        required=True,
+        help="last period, inclusive (Ethereum: a window's first epoch)",
+    )
     parser.add_argument(
         "--validator", action="append", default=[], metavar="KEY", help="only this validator (repeatable)"
     )
