@@ -47,9 +47,14 @@ from django.db.models import Count, Model, QuerySet, Sum
 from django.utils import timezone
 
 from aurora.common import context
+from aurora.common.amounts import token_amount
 from aurora.common.dbscope import SYSTEM, set_database_scope
 from aurora.common.locks import advisory_lock, lock_id
 from canonical.models import (
+    CanonicalStakeReward,
+    CanonicalValidatorFees,
+    CanonicalValidatorMeta,
+    CanonicalValidatorMev,
     NormalizationRun,
     NormalizationStatus,
     ReconciliationFinding,
@@ -57,9 +62,16 @@ from canonical.models import (
 )
 from canonical.services import NormalizationError, normalize_range
 from chains.models import Chain, Period
-from commissions.models import CommissionLine, ComputationRun, ComputationStatus, Statement, StatementStatus
+from commissions.models import (
+    CommissionLine,
+    ComputationRun,
+    ComputationStatus,
+    Statement,
+    StatementStatus,
+    ValidatorPnl,
+)
 from commissions.services.recompute import FROZEN, RecomputeError, recompute_range, refresh_statements
-from ingestion.models import IngestionRun, IngestionStatus
+from ingestion.models import IngestionRun, IngestionStatus, StagingPayload
 from ingestion.providers.errors import ProviderError
 from ingestion.providers.registry import TransportMode
 from ingestion.services import (
@@ -79,7 +91,7 @@ logger = logging.getLogger(__name__)
 INGEST, NORMALIZE, RECOMPUTE = "ingest", "normalize", "recompute"
 STAGES: tuple[str, ...] = (INGEST, NORMALIZE, RECOMPUTE)
 # Periods of a chain pass these one at a time, oldest first; ingestion runs in parallel. A stage
-# waiting for an earlier period is tried again every few seconds, for at most about half an hour.
+# waiting for an earlier period is tried again every second, for at most about half an hour.
 ORDERED_STAGES = frozenset({NORMALIZE, RECOMPUTE})
 ORDER_WAIT_SECONDS = 1
 ORDER_WAIT_RETRIES = 1800
@@ -587,7 +599,7 @@ def _record(
         "run_id": str(run.pk) if run is not None else previous.get("run_id"),
         "detail": message,
         "error": error[:2000],
-        "started_at": previous.get("started_at") if attempt > 1 else now.isoformat(),
+        "started_at": now.isoformat() if status == JobStatus.RUNNING else previous.get("started_at"),
         "updated_at": now.isoformat(),
     }
     counts: dict[str, int] = {}
@@ -638,19 +650,27 @@ def _ingest(job: Job, chain_id: str, period: int) -> tuple[Any, str]:
         raise PipelineError(f"period {period} of {chain_id} is not final yet")
     if run.status in (IngestionStatus.PARTIAL, IngestionStatus.FAILED) and run.failures:
         raise ProviderOutage.of(run)
+    staged = StagingPayload.objects.filter(period=run.period).count()
     detail = (
-        f"{run.items_succeeded} items staged, {run.items_skipped} already staged, "
-        f"{run.items_failed} failed; {run.records_staged} payloads"
+        f"{staged} payloads staged ({run.records_staged} new); items: {run.items_succeeded} fetched, "
+        f"{run.items_skipped} already staged, {run.items_failed} failed"
     )
     return run, detail
+
+
+CANONICAL = (CanonicalValidatorFees, CanonicalValidatorMev, CanonicalStakeReward, CanonicalValidatorMeta)
 
 
 def _normalize(job: Job, chain_id: str, period: int) -> tuple[Any, str]:
     (run,) = normalize_range(
         chain_id=chain_id, first=period, last=period, triggered_by=f"pipeline job {job.pk}"
     )
+    current = sum(
+        model.objects.filter(period=run.period, superseded_at__isnull=True).count() for model in CANONICAL
+    )
     detail = (
-        f"rows {run.rows_inserted} inserted, {run.rows_superseded} superseded, {run.rows_unchanged} unchanged"
+        f"{current} canonical rows ({run.rows_inserted} new, {run.rows_superseded} superseded); "
+        f"{run.validators_unchanged} of {run.validators_total} validators' inputs unchanged"
     )
     return run, detail
 
@@ -659,12 +679,18 @@ def _recompute(job: Job, chain_id: str, period: int) -> tuple[Any, str]:
     (run,) = recompute_range(
         chain_id=chain_id, first=period, last=period, triggered_by=f"pipeline job {job.pk}"
     )
-    detail = (
+    chain = run.period.chain
+    pnl = ValidatorPnl.objects.filter(period=run.period).count()
+    lines = CommissionLine.objects.filter(period=run.period).aggregate(
+        n=Count("pk"), total=Sum("final_amount_native")
+    )
+    commission = token_amount(lines["total"] or 0, chain.native_decimals, chain.display_symbol)
+    changes = (
         "inputs unchanged"
         if run.inputs_unchanged
-        else f"P&L {run.pnl_written} written; lines {run.lines_inserted} new, {run.lines_updated} updated, "
-        f"{run.lines_unchanged} unchanged"
+        else f"{run.pnl_written} P&L written, lines {run.lines_inserted} new, {run.lines_updated} updated"
     )
+    detail = f"P&L of {pnl} validators; {lines['n']} commission lines, {commission} ({changes})"
     return run, detail
 
 

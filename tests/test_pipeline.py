@@ -30,10 +30,13 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+import redis
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import models, transaction
 from django.db.models import Count, Sum
+from django.test import Client
+from django.urls import reverse
 
 from accounts.models import Role
 from aurora.celery import app
@@ -210,6 +213,11 @@ def celery_worker(
         worker.stop()
         _use_broker_prefix(None)
         app.conf.task_always_eager = eager
+        broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+        leftovers = list(broker.scan_iter(match=f"{prefix}*"))  # queue bindings, nothing else by now
+        if leftovers:
+            broker.delete(*leftovers)
+        broker.close()
 
 
 def wait_job(job_id: Any, worker: Worker, timeout: float = 60) -> Job:
@@ -571,12 +579,15 @@ def test_a_provider_outage_fails_the_pipeline_degrades_health_and_the_next_disco
     admin = f.UserFactory(role=Role.ADMIN)
     providers.down.add("jito")
 
-    started = discover_new_periods.delay(CHAIN).get(timeout=30)
-    job = wait_job(started["jobs"][0], celery_worker)
+    out = StringIO()
+    with pytest.raises(CommandError, match="1 of 1 pipelines failed"):  # discovery, then follow it
+        call_command("run_pipeline", "--chain", CHAIN, "--wait", "--poll", "0.1", stdout=out)
+    (job,) = pipeline_jobs(PERIOD)
 
-    assert started["started"] == [PERIOD]
+    assert f"started [{PERIOD}]" in out.getvalue()
+    assert f"period {PERIOD}  ingest     FAILED    attempt 2" in out.getvalue()  # one retry after backoff
     assert job.status == JobStatus.FAILED
-    assert "jito" in job.error and "gave up after 2 attempts" in job.error  # one retry after backoff
+    assert "jito" in job.error and "gave up after 2 attempts" in job.error
     runs = IngestionRun.objects.filter(period__period_identifier=str(PERIOD))
     assert list(runs.values_list("status", flat=True)) == [IngestionStatus.PARTIAL] * 2
     assert {failure["provider"].rsplit("-", 1)[0] for run in runs for failure in run.failures} == {"jito"}
@@ -601,17 +612,23 @@ def test_a_provider_outage_fails_the_pipeline_degrades_health_and_the_next_disco
 
 @pytest.mark.django_db
 def test_discovery_starts_the_oldest_periods_not_done_at_most_n_per_run_and_never_twice(
-    registry: None, settings: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+    registry: None,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+    client: Client,
 ) -> None:
     settings.AURORA_PIPELINE_PROVIDER = "replay"
     settings.AURORA_PIPELINE_MAX_PERIODS_PER_TICK = 2
     sent: list[str] = []
     monkeypatch.setattr(pipeline, "_dispatch", lambda job_id: sent.append(str(job_id)))
 
+    out = StringIO()
     with django_capture_on_commit_callbacks(execute=True):
         first = pipeline.discover(CHAIN)
         second = pipeline.discover(CHAIN)
         third = pipeline.discover(CHAIN)
+        call_command("run_pipeline", "--chain", CHAIN, stdout=out)  # discovery: nothing new to start
 
     assert (first.latest_final, first.candidates, first.started, first.deferred) == (
         853,
@@ -621,11 +638,24 @@ def test_discovery_starts_the_oldest_periods_not_done_at_most_n_per_run_and_neve
     )
     assert (second.running, second.started) == ([850, 851], [852, 853])
     assert (third.running, third.started) == ([850, 851, 852, 853], [])
+    assert "started none; already running [850, 851, 852, 853]" in out.getvalue()
     jobs = pipeline_jobs()
     assert sent == [str(job.pk) for job in jobs] and len(jobs) == 4
     assert {(job.status, job.parameters["provider"], tuple(job.parameters["stages"])) for job in jobs} == {
         (JobStatus.PENDING, "replay", pipeline.STAGES)
     }
+    client.force_login(f.UserFactory(role=Role.ADMIN))
+    page = client.get(reverse("admin:operations_job_change", args=[jobs[0].pk]))
+    assert page.status_code == 200 and "Pipeline of a period" in page.content.decode()
+    assert "solana-mainnet 850" in page.content.decode()
+    listing = client.get(reverse("admin:operations_job_changelist"), {"job_type": JobType.PIPELINE})
+    assert listing.status_code == 200 and listing.content.decode().count("Pipeline of a period") >= 4
+    answer = client.get(f"/v1/jobs/{jobs[0].pk}").json()["data"]
+    assert (answer["job_type"], answer["status"], answer["parameters"]["from_period"]) == (
+        "PIPELINE",
+        "PENDING",
+        850,
+    )
 
 
 @pytest.mark.django_db

@@ -4,6 +4,7 @@ Celery workers, and with --wait follow it period by period and stage by stage un
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -147,13 +148,13 @@ class Command(BaseCommand):
             if state.get("error"):
                 line += f"  {state['error']}"
             if state.get("run_id") and status != JobStatus.RUNNING:
-                line += f"  (run {str(state['run_id'])[:8]})"
+                line += f"  (run {str(state['run_id'])[:8]}{_took(state)})"
             style = {
                 JobStatus.SUCCESS: self.style.SUCCESS,
                 JobStatus.FAILED: self.style.ERROR,
                 pipeline.RETRYING: self.style.WARNING,
             }.get(status, str)
-            self.stdout.write(style(line))
+            self.stdout.write(style(line.rstrip()))
 
     def _show_end(self, job: Job) -> None:
         period = job.parameters["from_period"]
@@ -162,3 +163,13 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"period {period}: pipeline done{took} (job {job.pk})"))
         else:
             self.stdout.write(self.style.ERROR(f"period {period}: pipeline failed{took}: {job.error}"))
+
+
+def _took(state: dict[str, Any]) -> str:
+    """ ", 1.2 s" from the stage's start to its last update, when both are known."""
+    try:
+        started = datetime.fromisoformat(state["started_at"])
+        ended = datetime.fromisoformat(state["updated_at"])
+    except (KeyError, TypeError, ValueError):
+        return ""
+    return f", {(ended - started).total_seconds():.1f} s"
