@@ -80,9 +80,12 @@ signals.task_retry.connect(_retried, weak=False)
 def _check_providers(**_: Any) -> None:
     """Once the worker is ready: probe the providers of the active chains on a background thread;
     what fails is logged as a warning and never stops the worker (operations.providers_check)."""
+    from django.conf import settings
+
     from operations.providers_check import check_providers_in_background
 
-    check_providers_in_background()
+    if settings.AURORA_CHECK_PROVIDERS_AT_WORKER_START:
+        check_providers_in_background()
 
 
 signals.worker_ready.connect(_check_providers, weak=False, dispatch_uid="aurora-check-providers")

@@ -131,6 +131,12 @@ AXES_FAILURE_LIMIT: int = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME: float = env.float("AXES_COOLOFF_HOURS", default=0.25)  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Reverse proxies in front of Aurora that append the client to X-Forwarded-For (nginx: 1). With
+# 0 the connection's own address is the client's; a forged header is then ignored.
+TRUSTED_PROXIES: int = env.int("TRUSTED_PROXIES", default=0)
+if TRUSTED_PROXIES:
+    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXIES
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -183,6 +189,10 @@ AURORA_RECORDINGS_DIR = Path(
 )
 
 # Celery: Redis is the broker; tasks and schedules arrive with the orchestration layer.
+# Probe the providers (manage.py check_providers) when a worker starts; warnings only.
+AURORA_CHECK_PROVIDERS_AT_WORKER_START: bool = env.bool(
+    "AURORA_CHECK_PROVIDERS_AT_WORKER_START", default=True
+)
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"

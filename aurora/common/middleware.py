@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from aurora.common import context
@@ -19,6 +21,24 @@ def _correlation_id(request: HttpRequest) -> uuid.UUID:
         return uuid.UUID(incoming)
     except ValueError:
         return uuid.uuid4()  # absent or not a UUID: ours is returned in the response
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The client's address: the connection's, or behind `TRUSTED_PROXIES` reverse proxies the
+    one the outermost trusted proxy saw (what a client writes into X-Forwarded-For itself sits
+    further left and is ignored)."""
+    remote = request.META.get("REMOTE_ADDR") or None
+    proxies = settings.TRUSTED_PROXIES
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies <= 0 or not forwarded:
+        return remote
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    if len(hops) < proxies:
+        return remote
+    try:
+        return str(ipaddress.ip_address(hops[-proxies]))
+    except ValueError:
+        return remote
 
 
 class RequestContextMiddleware:
@@ -36,7 +56,7 @@ class RequestContextMiddleware:
         token = context.enter(
             context.RequestContext(
                 correlation_id=correlation_id,
-                ip_address=request.META.get("REMOTE_ADDR") or None,
+                ip_address=client_address(request),
                 user_agent=(request.headers.get("User-Agent") or "")[:500] or None,
             )
         )
