@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 mkdir -p .var/log
 log=.var/log/celery-pipeline.log
 
-.venv/bin/celery -A aurora worker --loglevel=INFO --concurrency="${PIPELINE_CONCURRENCY:-2}" \
+# The worker lives only for this run: no provider probe at its start.
+AURORA_CHECK_PROVIDERS_AT_WORKER_START=false \
+	.venv/bin/celery -A aurora worker --loglevel=INFO --concurrency="${PIPELINE_CONCURRENCY:-2}" \
 	--hostname="pipeline-$$@%h" --without-gossip --without-mingle >>"$log" 2>&1 &
 worker=$!
 runner=''

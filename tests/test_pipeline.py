@@ -199,6 +199,7 @@ def celery_worker(
         "AURORA_PIPELINE_RETRY_BACKOFF_SECONDS": "1",
         "AURORA_PIPELINE_RETRY_BACKOFF_MAX_SECONDS": "1",
         "SOLANABEACH_API_KEY": "demo-key",
+        "AURORA_CHECK_PROVIDERS_AT_WORKER_START": "false",  # no calls but the tests' own
         "LOG_FORMAT": "plain",
         "PYTHONUNBUFFERED": "1",
     }
