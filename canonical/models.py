@@ -115,7 +115,10 @@ class CanonicalValidatorMev(CanonicalRecord):
 class CanonicalStakeReward(CanonicalRecord):
     """Staking rewards of a period: one validator-level row (`staker_address` empty) and one row
     per stake account. `rewards_native` is the staker's reward before commission and
-    `commission_native` the validator's cut of it.
+    `commission_native` the validator's cut of it. On Ethereum the staker of a validator is its
+    withdrawal address (one staker row per validator), `rewards_native` the consensus income
+    earned, `penalties_native` what missed duties cost (both >= 0) and `commission_native` the
+    operator's contractual fee.
 
     This is the high-volume table (a row per stake account per period, millions a month), so its
     references are checked once per statement instead of once per row: a statement trigger
@@ -154,6 +157,12 @@ class CanonicalStakeReward(CanonicalRecord):
     withdraw_authority = models.CharField(max_length=100, null=True, blank=True)
     active_stake_native = NativeAmountField(null=True, blank=True)
     rewards_native = NativeAmountField()
+    penalties_native = NativeAmountField(
+        default=0,
+        db_default=0,
+        help_text="What the protocol took back in the period (missed duties), as a positive amount; "
+        "the staker's net income is rewards - penalties - commission. 0 where the chain has none.",
+    )
     commission_native = NativeAmountField(default=0, db_default=0)
     commission_rate_bps = models.IntegerField(
         null=True, blank=True, help_text="The validator's commission when the reward was paid."
@@ -166,7 +175,11 @@ class CanonicalStakeReward(CanonicalRecord):
                 "canonical_stake_rewards", "chain", "period", "validator_key", "staker_address"
             ),
             *non_negative(
-                "rewards_native", "commission_native", "active_stake_native", prefix="canonical_stake_rewards"
+                "rewards_native",
+                "penalties_native",
+                "commission_native",
+                "active_stake_native",
+                prefix="canonical_stake_rewards",
             ),
             basis_points("commission_rate_bps", prefix="canonical_stake_rewards"),
             *supersession_rules("canonical_stake_rewards"),

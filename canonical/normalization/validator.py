@@ -11,26 +11,22 @@ from uuid import UUID
 
 from canonical.models import FindingKind, ReconciliationFinding, Severity
 from canonical.normalization.context import RunContext
+from canonical.normalization.families import family_rows
 from canonical.normalization.inputs import Inputs
 from canonical.normalization.plan import NormalizationError
 from canonical.rows import (
     FEES,
     META,
     MEV,
-    STAKE_REWARDS,
     MetaSources,
     RowValues,
     StakeFacts,
     TableSpec,
-    fee_rows,
-    meta_rows,
-    mev_rows,
     plain,
-    solana_stake_rows,
 )
 from chains.models import Provider, ValidatorIdentity
 from ingestion.models import DataType
-from ingestion.providers.base import Exchange, StakeRewards, ValidatorMeta, ValidatorMev, ValidatorRef
+from ingestion.providers.base import Exchange, ValidatorMeta, ValidatorMev, ValidatorRef
 from ingestion.providers.errors import ProviderError
 
 
@@ -123,27 +119,29 @@ def normalize_validator(
     mev = _parse_all(ctx, work, inputs, loaded, DataType.MEV, first_only=False)
     rewards = _parse_all(ctx, work, inputs, loaded, DataType.REWARDS, first_only=True)
     metas = _parse_all(ctx, work, inputs, loaded, DataType.META, first_only=False)
+    family = family_rows(ctx.plan.family)
+    chain = ctx.plan.chain
 
     if fees:
         best = fees[0]
-        work.tables.append(TableRows(FEES, fee_rows(best.value, best.default_request_key), best))
+        work.tables.append(TableRows(FEES, family.fee_rows(best.value, best.default_request_key), best))
         _compare_providers(
             ctx, work, DataType.FEES, fees, "total_fees_native", lambda v: Decimal(v.total_fees)
         )
     if mev:
         best = mev[0]
-        work.tables.append(TableRows(MEV, mev_rows(best.value, best.default_request_key), best))
+        work.tables.append(TableRows(MEV, family.mev_rows(best.value, best.default_request_key), best))
         _compare_providers(ctx, work, DataType.MEV, mev, "total_mev_native", _mev_share)
     stake_facts: StakeFacts | None = None
     if rewards:
         best = rewards[0]
-        value: StakeRewards = best.value
-        if ctx.plan.family != "solana":
-            raise NormalizationError(f"no stake-reward normalizer for chain family {ctx.plan.family!r}")
-        rows, stake_facts = solana_stake_rows(
-            value, sources=best.sources, default_source=best.default_request_key
-        )
-        work.tables.append(TableRows(STAKE_REWARDS, rows, best))
+        try:
+            spec, rows, stake_facts = family.stake(
+                best.value, chain=chain, sources=best.sources, default_source=best.default_request_key
+            )
+        except ValueError as error:  # terms of the chain that cannot be applied (chains.yaml)
+            raise NormalizationError(f"chains.yaml {chain.pk}: {error}") from error
+        work.tables.append(TableRows(spec, rows, best))
     if metas:
         sources = MetaSources(
             by_provider=[(p.provider.provider_name, p.value, p.default_request_key) for p in metas],
@@ -151,7 +149,11 @@ def normalize_validator(
             fees=(fees[0].provider.provider_name, fees[0].value) if fees else None,
             stake=(rewards[0].provider.provider_name, stake_facts) if rewards and stake_facts else None,
         )
-        work.tables.append(TableRows(META, meta_rows(key, sources), metas[0]))
+        try:
+            meta = family.meta_rows(key, sources, chain=chain)
+        except ValueError as error:
+            raise NormalizationError(f"chains.yaml {chain.pk}: {error}") from error
+        work.tables.append(TableRows(META, meta, metas[0]))
         _compare_meta(ctx, work, metas, mev)
         _check_identity(ctx, work, metas[0])
     return work
