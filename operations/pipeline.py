@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -237,6 +237,7 @@ def pipeline_trigger(
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id(f"pipeline-trigger:{chain.pk}")])
         jobs_reap_abandoned()  # a pipeline left RUNNING by a dead worker does not block a new one
+        _reap_stalled(chain.pk)
         active = active_pipeline(chain.pk, period)
         if active is not None:
             return Trigger(job=active, created=False)
@@ -254,6 +255,37 @@ def pipeline_trigger(
         )
         transaction.on_commit(lambda: _dispatch(job.pk))
     return Trigger(job=job, created=True)
+
+
+def stalled_after() -> timedelta:
+    """How long a queued pipeline may go without any stage running before it counts as lost (its
+    message never arrived): longer than Redis takes to hand a lost task to another worker, and than
+    a stage may run."""
+    visibility = int(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600))
+    return timedelta(seconds=max(visibility, settings.AURORA_PIPELINE_STAGE_TIME_LIMIT_SECONDS) * 2)
+
+
+def _reap_stalled(chain_id: str) -> int:
+    """Mark FAILED the chain's pipelines left PENDING with nothing happening for `stalled_after`,
+    so discovery starts those periods again."""
+    now = timezone.now()
+    stalled = []
+    for job in Job.objects.filter(
+        job_type=JobType.PIPELINE, status=JobStatus.PENDING, parameters__chain_id=chain_id
+    ):
+        moments = [job.created_at] + [
+            datetime.fromisoformat(state["updated_at"])
+            for state in stage_states(job).values()
+            if state.get("updated_at")
+        ]
+        if now - max(moments) > stalled_after():
+            stalled.append(job.pk)
+    return Job.objects.filter(pk__in=stalled, status=JobStatus.PENDING).update(
+        status=JobStatus.FAILED,
+        error="stalled: no stage ran for too long (its task was lost); discovery starts the period again",
+        progress_message="stalled",
+        finished_at=now,
+    )
 
 
 def _dispatch(job_id: UUID) -> None:
@@ -323,6 +355,7 @@ def discover(chain_id: str, *, limit: int | None = None, provider: str | None = 
     `limit`, default AURORA_PIPELINE_MAX_PERIODS_PER_TICK), fetching from `provider` (default: the
     chain's, see `pipeline_provider`)."""
     chain = _chain(chain_id)
+    _reap_stalled(chain.pk)
     result = Discovery(chain_id=chain.pk, provider=(provider or "").strip() or pipeline_provider(chain))
     options = ingest_options(result.provider)
     try:

@@ -21,7 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 from pathlib import Path
@@ -37,6 +37,7 @@ from django.db import models, transaction
 from django.db.models import Count, Sum
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Role
 from aurora.celery import app
@@ -657,6 +658,16 @@ def test_discovery_starts_the_oldest_periods_not_done_at_most_n_per_run_and_neve
         "PENDING",
         850,
     )
+
+    lost = pipeline_jobs(850)[0]  # its task never reached a worker
+    Job.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - pipeline.stalled_after() - timedelta(minutes=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        fourth = pipeline.discover(CHAIN)
+    lost.refresh_from_db()
+    assert (lost.status, lost.progress_message) == (JobStatus.FAILED, "stalled")
+    assert (fourth.started, fourth.running) == ([850], [851, 852, 853])
 
 
 @pytest.mark.django_db
