@@ -32,7 +32,9 @@ class AttributionMethod(models.TextChoices):
 
 
 class ValidatorPnl(TimeStampedModel):
-    """What one validator earned in one period, by component; the total is their exact sum."""
+    """What one validator earned in one period, by component; the total is their exact sum less
+    the penalties the operator's own stake bore. Components and penalties are >= 0; the total is
+    negative for a period in which penalties exceeded everything earned."""
 
     id = uuid_primary_key("pnl_id")
     chain = models.ForeignKey("chains.Chain", on_delete=models.CASCADE, related_name="validator_pnl")
@@ -42,6 +44,11 @@ class ValidatorPnl(TimeStampedModel):
     mev_tips_native = NativeAmountField(default=0, db_default=0)
     vote_rewards_native = NativeAmountField(default=0, db_default=0)
     commission_native = NativeAmountField(default=0, db_default=0)
+    penalties_native = NativeAmountField(
+        default=0,
+        db_default=0,
+        help_text="What the protocol took from the operator's own stake in the period (>= 0).",
+    )
     total_revenue_native = NativeAmountField()
     computed_at = models.DateTimeField(auto_now_add=True, db_default=Now())
 
@@ -59,7 +66,7 @@ class ValidatorPnl(TimeStampedModel):
                 "mev_tips_native",
                 "vote_rewards_native",
                 "commission_native",
-                "total_revenue_native",
+                "penalties_native",
                 prefix="validator_pnl",
             ),
             models.CheckConstraint(
@@ -68,6 +75,7 @@ class ValidatorPnl(TimeStampedModel):
                     + F("mev_tips_native")
                     + F("vote_rewards_native")
                     + F("commission_native")
+                    - F("penalties_native")
                 ),
                 name="validator_pnl_total_is_sum",
             ),

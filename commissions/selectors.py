@@ -53,10 +53,12 @@ class PnlFigures:
     vote_rewards: Decimal
     commission: Decimal
     active_stake: Decimal
+    penalties: Decimal = ZERO  # what the protocol took from the operator's own stake
 
     @property
     def total(self) -> Decimal:
-        return self.exec_fees + self.mev_tips + self.vote_rewards + self.commission
+        """May be negative: a period in which penalties exceeded everything earned."""
+        return self.exec_fees + self.mev_tips + self.vote_rewards + self.commission - self.penalties
 
     def as_validator_figures(self) -> ValidatorFigures:
         return ValidatorFigures(
@@ -64,10 +66,12 @@ class PnlFigures:
             components={
                 RevenueComponent.EXEC_FEES: self.exec_fees,
                 RevenueComponent.MEV_TIPS: self.mev_tips,
-                RevenueComponent.VOTE_REWARDS: self.vote_rewards,
+                # the operator's own stake's income net of penalties: negative when they won
+                RevenueComponent.VOTE_REWARDS: self.vote_rewards - self.penalties,
                 RevenueComponent.COMMISSION: self.commission,
             },
             active_stake=self.active_stake,
+            penalties=self.penalties,
         )
 
 
@@ -76,7 +80,8 @@ def period_pnl(period: Period, validators: Sequence[str]) -> list[PnlFigures]:
 
     VOTE_REWARDS is the operator's own stake's rewards net of the commission already in
     COMMISSION (the validator takes its commission from its own stake too), so nothing is
-    counted twice.
+    counted twice. What the protocol took from that stake (penalties, >= 0) is kept apart and
+    subtracted from the total, which is then negative if penalties exceeded everything earned.
     """
     chain = period.chain
     current = {"period": period, "validator_key__in": validators, "superseded_at__isnull": True}
@@ -93,12 +98,14 @@ def period_pnl(period: Period, validators: Sequence[str]) -> list[PnlFigures]:
         ).values_list("validator_key", "commission_native", "active_stake_native")
     }
     own: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    own_penalties: dict[str, Decimal] = defaultdict(lambda: ZERO)
     authorities = operator_withdraw_authorities(chain)
     if authorities:
-        for key, rewards, commission in CanonicalStakeReward.objects.filter(
+        for key, rewards, commission, penalties in CanonicalStakeReward.objects.filter(
             **current, staker_address__isnull=False, withdraw_authority__in=authorities
-        ).values_list("validator_key", "rewards_native", "commission_native"):
+        ).values_list("validator_key", "rewards_native", "commission_native", "penalties_native"):
             own[key] += rewards - commission
+            own_penalties[key] += penalties
     result = []
     for key in sorted(validators):
         commission, stake = aggregate.get(key, (ZERO, ZERO))
@@ -110,6 +117,7 @@ def period_pnl(period: Period, validators: Sequence[str]) -> list[PnlFigures]:
                 vote_rewards=own[key],
                 commission=commission,
                 active_stake=stake or ZERO,
+                penalties=own_penalties[key],
             )
         )
     return result
@@ -122,7 +130,7 @@ WITH clients AS (
       AND (effective_until IS NULL OR effective_until > %(end)s)
 ), accounts AS (
     SELECT validator_key, staker_address, withdraw_authority, active_stake_native, rewards_native,
-           commission_native
+           commission_native, penalties_native
     FROM canonical_stake_rewards
     WHERE period_id = %(period)s AND superseded_at IS NULL AND staker_address IS NOT NULL
 ), matched AS MATERIALIZED (
@@ -137,6 +145,7 @@ WITH clients AS (
 ), per_validator AS MATERIALIZED (
     SELECT partner_id, validator_key, count(*) AS n, sum(coalesce(active_stake_native, 0)) AS stake,
            sum(rewards_native) AS rewards, sum(commission_native) AS commission,
+           sum(penalties_native) AS penalties,
            json_agg(json_build_array(staker_address, withdraw_authority, client,
                                      trim_scale(coalesce(active_stake_native, 0))::text,
                                      trim_scale(rewards_native)::text, trim_scale(commission_native)::text)
@@ -166,7 +175,7 @@ _STORE_SNAPSHOTS = """, documents AS (
     RETURNING 1
 )"""
 _SELECT_TOTALS = """
-SELECT partner_id, validator_key, n, stake, rewards, commission FROM per_validator
+SELECT partner_id, validator_key, n, stake, rewards, commission, penalties FROM per_validator
 """
 
 
@@ -197,8 +206,8 @@ def client_figures(
         cursor.execute(query, parameters)
         rows = cursor.fetchall()
     totals: dict[UUID, dict[str, ClientTotals]] = defaultdict(dict)
-    for partner, validator, count, stake, rewards, commission in rows:
-        totals[partner][validator] = ClientTotals(int(count), stake, rewards, commission)
+    for partner, validator, count, stake, rewards, commission, penalties in rows:
+        totals[partner][validator] = ClientTotals(int(count), stake, rewards, commission, penalties)
     return {partner: PartnerFigures.from_totals(by_validator) for partner, by_validator in totals.items()}
 
 
@@ -317,7 +326,7 @@ def describe(value: Any) -> str:
     return format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)
 
 
-ENGINE_VERSION = "2026-11-1"  # change with any change to what the engine computes from its inputs
+ENGINE_VERSION = "2026-11-2"  # change with any change to what the engine computes from its inputs
 
 INPUTS_SQL = """
 SELECT md5(concat_ws('|',

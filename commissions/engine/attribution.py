@@ -10,8 +10,11 @@ The methods (SPEC.md, "Attribution"):
 - STAKE_WEIGHT: sum over matched validators of component x (partner's introduced active stake on
   the validator / the validator's total active stake).
 - CLIENT_REVENUE: what the partner's clients generated: for COMMISSION the clients' stake
-  accounts' commission, for VOTE_REWARDS their rewards (before commission); for EXEC_FEES and
-  MEV_TIPS the component x client stake share, as STAKE_WEIGHT.
+  accounts' commission, for VOTE_REWARDS their rewards (before commission) less their penalties;
+  for EXEC_FEES and MEV_TIPS the component x client stake share, as STAKE_WEIGHT.
+
+Penalties make VOTE_REWARDS a net figure that can be negative (the operator's own stake's, or the
+clients', when penalties exceed rewards); a base below zero pays nothing (see `lines`).
 """
 
 from __future__ import annotations
@@ -49,8 +52,9 @@ class ValidatorFigures:
     """One validator's P&L components and total active stake in the period."""
 
     validator_key: str
-    components: Mapping[str, Decimal]  # RevenueComponent -> amount
+    components: Mapping[str, Decimal]  # RevenueComponent -> amount (VOTE_REWARDS net of penalties)
     active_stake: Decimal
+    penalties: Decimal = Decimal(0)  # already subtracted from VOTE_REWARDS
 
     @cached_property
     def texts(self) -> dict[str, str]:
@@ -68,6 +72,7 @@ class ClientAccount:
     active_stake: Decimal
     rewards: Decimal  # before commission
     commission: Decimal
+    penalties: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class ClientTotals:
     active_stake: Decimal
     rewards: Decimal
     commission: Decimal
+    penalties: Decimal = Decimal(0)
 
     @cached_property
     def texts(self) -> tuple[str, str, str]:
@@ -114,6 +120,7 @@ class PartnerFigures:
                     active_stake=sum((a.active_stake for a in accounts), Decimal(0)),
                     rewards=sum((a.rewards for a in accounts), Decimal(0)),
                     commission=sum((a.commission for a in accounts), Decimal(0)),
+                    penalties=sum((a.penalties for a in accounts), Decimal(0)),
                 )
             self._totals[validator_key] = found if accounts else NO_CLIENTS
         return found
@@ -149,6 +156,8 @@ class Strategy:
             for figures in sorted(validators, key=lambda v: v.validator_key):
                 amount, detail = self.validator_base(component, figures, partner)
                 base += amount
+                if figures.penalties and component == RevenueComponent.VOTE_REWARDS:
+                    detail = {**detail, "penalties": text(figures.penalties)}
                 if amount or detail.get("stake_accounts"):
                     parts.append({"validator": figures.validator_key, "base": text(amount), **detail})
             rounded = base.quantize(PLACES, rounding=ROUND_HALF_EVEN)
@@ -204,10 +213,10 @@ class ClientRevenue(Strategy):
                 "stake_accounts": clients.accounts,
             }
         if component == RevenueComponent.VOTE_REWARDS:
-            return clients.rewards, {
-                "clients_rewards": text(clients.rewards),
-                "stake_accounts": clients.accounts,
-            }
+            detail: dict[str, Any] = {"clients_rewards": text(clients.rewards)}
+            if clients.penalties:
+                detail["clients_penalties"] = text(clients.penalties)
+            return clients.rewards - clients.penalties, {**detail, "stake_accounts": clients.accounts}
         return StakeWeight().validator_base(component, figures, partner)
 
 

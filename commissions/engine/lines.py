@@ -2,6 +2,9 @@
 
 base -> rate (flat, or from the tiers) -> base x rate -> floor, then cap -> rounded down to whole
 base units, once, at the end: a partner is never paid a fraction of a unit more than earned.
+
+A base below zero (penalties exceeded rewards) pays nothing: the line is zero, with no floor, its
+stored base is 0 and its breakdown gives the reason and the attributed (negative) base.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ class LineResult:
 
 AttributionCache = dict[tuple[Any, ...], Attribution]
 
+NEGATIVE_BASE = "negative base: penalties exceeded rewards"
+
 
 def compute_line(
     terms: RuleTerms,
@@ -75,6 +80,19 @@ def compute_line(
             cache[key] = attribution
     base = attribution.base
     breakdown = dict(attribution.breakdown)
+    if base < 0:
+        rate = Fraction(terms.rate_bps, MAX_BPS) if terms.tiers is None else Fraction(0)
+        breakdown.update(
+            {
+                "reason": NEGATIVE_BASE,
+                "attributed_base": text(base),
+                "base": "0",
+                "rate": text(rate),
+                "computed": "0",
+                "amount": "0",
+            }
+        )
+        return LineResult(base=Decimal(0), rate=rate, amount=Decimal(0), breakdown=breakdown)
     if terms.tiers is not None:
         if terms.tiers.basis == "base_amount":
             measure = Fraction(base)

@@ -232,6 +232,7 @@ def _write_pnl(period: Period, pnl: Sequence[PnlFigures], run: ComputationRun) -
             "mev_tips_native": figures.mev_tips,
             "vote_rewards_native": figures.vote_rewards,
             "commission_native": figures.commission,
+            "penalties_native": figures.penalties,
             "total_revenue_native": figures.total,
         }
         row = existing.get(figures.validator_key)
