@@ -1,8 +1,10 @@
-"""Demo partners, clients and agreements over the shipped Solana recordings (development only).
+"""Demo partners, clients and agreements over the shipped recordings (development only).
 
 Clients are picked from the normalized stake accounts of the first recorded epoch, largest first
-and never the operator's own, so the demo works on whatever the recordings hold. Re-running
-changes nothing.
+and never the operator's own, so the demo works on whatever the recordings hold. When the
+ethereum-mainnet chain is active and normalized, Helios Capital also introduced the largest
+withdrawal addresses of its first window, under an agreement of their own. Re-running changes
+nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from commissions.services.statements import (
 )
 from partners.models import ClientKind, Partner, PartnerClient
 
+ETHEREUM_CHAIN = "ethereum-mainnet"
 START = datetime(2025, 9, 1, tzinfo=UTC)
 MID_MONTH = datetime(2025, 9, 25, tzinfo=UTC)  # between the ends of epochs 850 and 851
 
@@ -144,7 +147,53 @@ def demo_agreements_ensure(*, chain_id: str = "solana-mainnet") -> list[Agreemen
                     reason="demo: signed",
                 )
             agreements.append(agreement)
-        return agreements
+    ethereum = Chain.objects.filter(pk=ETHEREUM_CHAIN, is_active=True).first()
+    if ethereum is not None and chain.pk != ETHEREUM_CHAIN and _first_normalized(ethereum) is not None:
+        agreements.append(demo_ethereum_agreement_ensure())
+    return agreements
+
+
+def _first_normalized(chain: Chain) -> Period | None:
+    first = Period.objects.filter(chain=chain, is_finalized=True).order_by("period_start").first()
+    if first is None or not CanonicalStakeReward.objects.filter(period=first).exists():
+        return None
+    return first
+
+
+ETHEREUM_AGREEMENT = "Helios: Ethereum MEV share and fee on introduced stake"
+
+
+def demo_ethereum_agreement_ensure(*, chain_id: str = ETHEREUM_CHAIN) -> Agreement:
+    """Helios Capital's Ethereum clients (the two largest withdrawal addresses of the first
+    normalized window that are not the operator's) and its agreement: 5 % of the validators' MEV,
+    and 20 % of the operator fee earned on the stake it introduced."""
+    chain = Chain.objects.get(pk=chain_id)
+    first = _first_normalized(chain)
+    if first is None:
+        raise DemoDataError(f"normalize the recorded windows of {chain_id} first (ingest, then normalize)")
+    addresses = [a for a in _largest_authorities(first, exclude=operator_withdraw_authorities(chain)) if a][
+        :2
+    ]
+    with transaction.atomic():
+        helios = demo_partner("Helios Capital")
+        _clients(helios, chain, addresses, ClientKind.WITHDRAW_AUTHORITY, START)
+        agreement = Agreement.objects.filter(partner=helios, agreement_name=ETHEREUM_AGREEMENT).first()
+        if agreement is None:
+            agreement = agreement_create(
+                partner=helios,
+                name=ETHEREUM_AGREEMENT,
+                effective_from=START,
+                rules=(
+                    RuleSpec(1, "MEV_TIPS", "FIXED_SHARE", 500, chain_id=chain.pk),
+                    RuleSpec(2, "COMMISSION", "STAKE_WEIGHT", 2_000, chain_id=chain.pk),
+                ),
+                actor=None,
+                reason="demo",
+            )
+            agreement = agreement_set_status(
+                agreement_id=agreement.pk, status=AgreementStatus.ACTIVE, actor=None, reason="demo: signed"
+            )
+        return agreement
 
 
 def _largest_authorities(period: Period, *, exclude: frozenset[str]) -> list[str]:
