@@ -85,6 +85,8 @@ def job_type_of(value: str) -> JobType:
 def job_parameters(job_type: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters checked and normalised (periods as integers), or JobError."""
     kind = job_type_of(job_type)
+    if kind not in PARAMETERS:
+        raise JobError(f"{kind.label.lower()} jobs are started by the pipeline (manage.py run_pipeline)")
     if not isinstance(parameters, Mapping):
         raise JobError("parameters must be an object with chain_id, from_period and to_period")
     unknown = sorted(set(parameters) - PARAMETERS[kind])

@@ -13,6 +13,9 @@ export AURORA_PIPELINE_PROVIDER="${AURORA_PIPELINE_PROVIDER-replay}"
 host="${HOST:-127.0.0.1}"
 port="${PORT:-8000}"
 mkdir -p .var/log
+# Every process (runserver, worker, beat) counts into one directory that /metrics adds up.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/.var/prometheus}"
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR" && rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
 .venv/bin/celery -A aurora worker --loglevel=INFO --concurrency=2 >>.var/log/celery-worker.log 2>&1 &
 worker=$!
 beat=''

@@ -662,3 +662,15 @@ def test_registry_forms_offer_only_the_chains_of_a_limited_user() -> None:
     choices = [value for value, _ in refused.context["adminform"].form.fields["chain"].choices if value]
     assert [str(value) for value in choices] == ["ethereum-mainnet"]
     assert not ValidatorIdentity.objects.filter(chain=solana).exists()
+
+
+def test_a_pipeline_job_cannot_be_queued_as_a_range_job() -> None:
+    from operations.services import JobError, job_enqueue
+
+    f.ChainFactory()
+    with pytest.raises(JobError, match="started by the pipeline"):
+        job_enqueue(
+            job_type="PIPELINE",
+            parameters={"chain_id": "solana-mainnet", "from_period": 1, "to_period": 1},
+            actor=None,
+        )
