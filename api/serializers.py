@@ -60,7 +60,10 @@ class ValidatorPnlSerializer(serializers.ModelSerializer):  # type: ignore[type-
     mev_tips_native = AmountField()
     vote_rewards_native = AmountField()
     commission_native = AmountField()
-    total_revenue_native = AmountField()
+    penalties_native = AmountField(
+        help_text="Penalties on the operator's own stake, subtracted in the total."
+    )
+    total_revenue_native = AmountField(help_text="The components less penalties; may be negative.")
     unit = ChainUnitSerializer(source="chain")
 
     class Meta:
@@ -75,6 +78,7 @@ class ValidatorPnlSerializer(serializers.ModelSerializer):  # type: ignore[type-
             "mev_tips_native",
             "vote_rewards_native",
             "commission_native",
+            "penalties_native",
             "total_revenue_native",
             "unit",
             "computed_at",

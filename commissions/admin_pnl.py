@@ -40,6 +40,7 @@ COLUMN_TITLES = {
     "MEV_TIPS": "MEV tips",
     "VOTE_REWARDS": "Vote rewards",
     "COMMISSION": "Commission",
+    "PENALTIES": "Penalties (subtracted)",
 }
 
 

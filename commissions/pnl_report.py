@@ -24,6 +24,7 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("MEV_TIPS", "mev_tips_native"),
     ("VOTE_REWARDS", "vote_rewards_native"),
     ("COMMISSION", "commission_native"),
+    ("PENALTIES", "penalties_native"),  # subtracted: total = the others - penalties
 )
 TOTAL_FIELD = "total_revenue_native"
 AMOUNT_FIELDS: tuple[str, ...] = (*(name for _, name in COMPONENTS), TOTAL_FIELD)

@@ -301,10 +301,11 @@ def test_the_csv_export_has_the_rows_in_base_units() -> None:
     start = {k: p.period_start.isoformat() for k, p in world["periods"].items()}
     end = {k: p.period_end.isoformat() for k, p in world["periods"].items()}
     assert response.content.decode() == (
-        "chain,period,period_start,period_end,validator_key,EXEC_FEES,MEV_TIPS,VOTE_REWARDS,COMMISSION,TOTAL\n"
-        f"solana-mainnet,850,{start[850]},{end[850]},VoteA,100,20,300,5,425\n"
-        f"solana-mainnet,850,{start[850]},{end[850]},VoteB,1000000000,0,0,0,1000000000\n"
-        f"solana-mainnet,851,{start[851]},{end[851]},VoteA,200,40,600,10,850\n"
+        "chain,period,period_start,period_end,validator_key,EXEC_FEES,MEV_TIPS,VOTE_REWARDS,COMMISSION,"
+        "PENALTIES,TOTAL\n"
+        f"solana-mainnet,850,{start[850]},{end[850]},VoteA,100,20,300,5,0,425\n"
+        f"solana-mainnet,850,{start[850]},{end[850]},VoteB,1000000000,0,0,0,0,1000000000\n"
+        f"solana-mainnet,851,{start[851]},{end[851]},VoteA,200,40,600,10,0,850\n"
     )
 
 

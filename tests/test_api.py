@@ -457,3 +457,23 @@ def test_a_null_character_in_a_parameter_is_a_400_naming_it(url: str, field: str
 
     assert response.status_code == 400
     assert field in body(response)["error"]["details"]
+
+
+def test_validator_pnl_shows_penalties_and_a_negative_total() -> None:
+    ops = f.UserFactory(role=Role.OPS)
+    f.ValidatorPnlFactory(
+        validator_key=VALIDATOR,
+        period=f.PeriodFactory(epoch=850),
+        exec_fees_native=Decimal(0),
+        mev_tips_native=Decimal(0),
+        vote_rewards_native=Decimal(100),
+        commission_native=Decimal(0),
+        penalties_native=Decimal(250),
+        total_revenue_native=Decimal(-150),
+    )
+
+    row = body(Client().get(f"/v1/chains/solana-mainnet/validators/{VALIDATOR}/pnl", **bearer(ops)))["data"][
+        0
+    ]
+
+    assert row["penalties_native"] == "250" and row["total_revenue_native"] == "-150"
