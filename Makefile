@@ -48,6 +48,7 @@ demo-data: migrate ## registry, demo validators, users and agreements; the recor
 	DEBUG=true $(PY) manage.py demo_users
 	DEBUG=true $(PY) manage.py demo_agreements
 	scripts/pipeline.sh $(DEMO_PIPELINE) --stages recompute
+	DEBUG=true $(PY) manage.py demo_ethereum
 	DEBUG=true $(PY) manage.py demo_statements
 
 serve: ## serve admin, portal and API on http://$(HOST):$(PORT), with a Celery worker and beat (schedules)

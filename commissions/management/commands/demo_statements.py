@@ -20,5 +20,6 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         for statement in statements:
             self.stdout.write(
-                f"  {statement.partner.partner_name:<20} {statement.month} {statement.get_status_display()}"
+                f"  {statement.partner.partner_name:<20} {statement.chain_id:<18} {statement.month} "
+                f"{statement.get_status_display()}"
             )
