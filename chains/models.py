@@ -65,6 +65,14 @@ class Chain(TimeStampedModel):
     def __str__(self) -> str:
         return self.id
 
+    @property
+    def period_step(self) -> int:
+        """How far apart consecutive period identifiers are: 1 for epochs; a window's length for
+        BLOCK_WINDOW chains, whose periods are named by their first epoch."""
+        if self.period_type == PeriodType.BLOCK_WINDOW and self.period_length_epochs:
+            return int(self.period_length_epochs)
+        return 1
+
 
 class Provider(TimeStampedModel):
     """An external data source. API keys are never stored: `api_key_env` names the variable."""

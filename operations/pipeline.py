@@ -400,10 +400,12 @@ def candidate_periods(chain: Chain, latest_final: int, options: IngestOptions) -
     final period, not before the chain's `pipeline_from_period`; when replaying, the recorded ones."""
     parameters = chain.parameters or {}
     lookback = int(parameters.get("pipeline_lookback_periods") or settings.AURORA_PIPELINE_LOOKBACK_PERIODS)
-    first = max(0, latest_final - max(lookback, 1) + 1)
+    step = chain.period_step
+    first = max(0, latest_final - (max(lookback, 1) - 1) * step)
     if parameters.get("pipeline_from_period") is not None:
         first = max(first, int(parameters["pipeline_from_period"]))
-    periods = list(range(first, latest_final + 1))
+    # Identifiers counted back from the newest final one, so windows stay aligned.
+    periods = sorted(range(latest_final, first - 1, -step))
     if options.mode is TransportMode.REPLAY and options.recordings is not None:
         recorded = set(recorded_periods(chain_id=chain.pk, recordings=options.recordings))
         periods = [period for period in periods if period in recorded]
