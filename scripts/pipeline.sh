@@ -11,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .var/log
 log=.var/log/celery-pipeline.log
+# Progress is for a person at a terminal: plain log lines unless told otherwise.
+export LOG_FORMAT="${LOG_FORMAT:-plain}"
 
 # The worker lives only for this run: no provider probe at its start.
 AURORA_CHECK_PROVIDERS_AT_WORKER_START=false \
