@@ -24,7 +24,14 @@ from bench._support import (
     with_database,
 )
 
-BENCHMARKS = ("staging_throughput", "replayed_epoch", "normalization", "recompute", "api_latency")
+BENCHMARKS = (
+    "staging_throughput",
+    "replayed_epoch",
+    "normalization",
+    "recompute",
+    "api_latency",
+    "ethereum_window",
+)
 MEASURED_PATHS = ("ingestion", "aurora", "chains", "config")
 
 
