@@ -41,6 +41,7 @@ FULL_EPOCHS = 225
 FIRST_WINDOW = 395_100  # a multiple of 225: the window of 2025-09-22 12:00:23 UTC
 SEED = 7
 RESULT_PREFIX = "RESULT "
+PER_VALIDATOR = "per-validator"  # requests naming one validator (counted besides their provider)
 
 
 def size() -> tuple[int, int]:
@@ -178,6 +179,16 @@ def prepare_registry(manifest: Path) -> None:
     register_validators(chain_id=CHAIN, validators=json.loads(manifest.read_text(encoding="utf-8")))
 
 
+def _names_one_validator(request: Any) -> bool:
+    """A request about one validator: its state (`?id=`), its attestation rewards (a body of one
+    index), its relay deliveries (`proposer_pubkey=`). Sync-committee rewards are left out: only
+    the one scripted committee member makes them, whatever the validator count."""
+    if "sync_committee" in request.url.path:
+        return False
+    params = request.url.params
+    return "id" in params or "proposer_pubkey" in params or bytes(request.content).startswith(b'["')
+
+
 # ---- the measurements (child processes) ---------------------------------------------------------
 
 
@@ -199,6 +210,8 @@ def child_ingest(recordings: Path, first: int) -> dict[str, Any]:
 
     def counted(self: ReplayTransport, request: Any) -> Any:
         requests[self.provider] = requests.get(self.provider, 0) + 1
+        if _names_one_validator(request):
+            requests[PER_VALIDATOR] = requests.get(PER_VALIDATOR, 0) + 1
         return original(self, request)
 
     ReplayTransport.handle_request = counted  # type: ignore[method-assign]
@@ -276,11 +289,18 @@ def extrapolation(ingest: dict[str, Any], normalize: dict[str, Any], validators:
     fixed = max(ingest["payloads"] - typical * validators, 0)
     payloads = (fixed + typical * FULL_VALIDATORS) * FULL_EPOCHS / epochs
     factor = payloads / max(ingest["payloads"], 1)
-    requests = sum(ingest["requests"].values()) * factor
+    counts = dict(ingest["requests"])
+    own = counts.pop(PER_VALIDATOR, 0)
+    # One attestation-rewards request per validator and epoch; a validator's other requests (its
+    # states, its relay pages) do not grow with the epochs; the shared ones (duties, headers) do.
+    others = max(own / validators - epochs, 0.0)
+    shared = sum(counts.values()) - own
+    requests = shared * FULL_EPOCHS / epochs + FULL_VALIDATORS * (FULL_EPOCHS + others)
     return (
         f"estimate, not measured: {typical:,} payloads per typical validator + {fixed:,} fixed, "
         f"scaled to 1,000 validators x 225 epochs = ~{payloads:,.0f} payloads (x{factor:.1f}): "
-        f"ingest ~{ingest['seconds'] * factor:,.0f} s, ~{requests:,.0f} requests; "
+        f"ingest ~{ingest['seconds'] * factor:,.0f} s, ~{requests:,.0f} requests "
+        f"({FULL_EPOCHS + others:.0f} per validator); "
         f"normalize ~{normalize['seconds'] * factor:,.0f} s"
     )
 
@@ -306,7 +326,9 @@ def parent() -> int:
     normalize = measure("normalize", "--first", str(first))
     say(f"  {normalize['seconds']:.1f} s, peak RSS {mib(normalize['peak_rss_kib'])}")
 
-    requests = sum(ingest["requests"].values())
+    counts = dict(ingest["requests"])
+    own = counts.pop(PER_VALIDATOR, 0)
+    requests = sum(counts.values())
     rows = [
         ("world", f"{validators:,} validators x 1 window of {epochs} epochs ({first}), all providers"),
         (
@@ -323,8 +345,9 @@ def parent() -> int:
         ("  HTTP requests", f"{requests:,} ({requests / ingest['seconds']:.0f}/s)"),
         *(
             (f"    {name}", f"{count:,} ({count / validators:.1f} per validator)")
-            for name, count in sorted(ingest["requests"].items())
+            for name, count in sorted(counts.items())
         ),
+        ("    of which about one validator", f"{own:,} ({own / validators:.1f} per validator)"),
         ("  payloads staged", f"{ingest['payloads']:,}"),
         ("  peak RSS", mib(ingest["peak_rss_kib"])),
         (
