@@ -347,7 +347,7 @@ def parent() -> int:
             (f"    {name}", f"{count:,} ({count / validators:.1f} per validator)")
             for name, count in sorted(counts.items())
         ),
-        ("    of which about one validator", f"{own:,} ({own / validators:.1f} per validator)"),
+        ("    of which for one validator", f"{own:,} ({own / validators:.1f} per validator)"),
         ("  payloads staged", f"{ingest['payloads']:,}"),
         ("  peak RSS", mib(ingest["peak_rss_kib"])),
         (
