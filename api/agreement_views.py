@@ -226,9 +226,7 @@ class AgreementListView(ListApiView):
     read_capabilities = COMMISSION_READERS
     write_capability = Capability.EDIT_AGREEMENTS
 
-    def get_queryset(self) -> QuerySet[Agreement]:
-        if getattr(self, "swagger_fake_view", False):
-            return self.queryset
+    def rows(self) -> QuerySet[Agreement]:
         return agreements_for(self.request.user)
 
     def post(self, request: Request) -> Response:
@@ -354,9 +352,7 @@ class AgreementVersionListView(ListApiView):
     queryset = AgreementVersion.objects.none()
     read_capabilities = COMMISSION_READERS
 
-    def get_queryset(self) -> QuerySet[AgreementVersion]:
-        if getattr(self, "swagger_fake_view", False):
-            return self.queryset
+    def rows(self) -> QuerySet[AgreementVersion]:
         return versions_of(agreement_for(self.request.user, self.kwargs["agreement_id"]))
 
 
@@ -531,9 +527,7 @@ class OverrideListView(ListApiView):
     read_capabilities = COMMISSION_READERS
     write_capability = Capability.OVERRIDE_LINES
 
-    def get_queryset(self) -> QuerySet[CommissionLine]:
-        if getattr(self, "swagger_fake_view", False):
-            return self.queryset
+    def rows(self) -> QuerySet[CommissionLine]:
         return overridden_lines(self.request.user)
 
     def post(self, request: Request) -> Response:

@@ -123,9 +123,7 @@ class PartnerListView(ListApiView):
     queryset = Partner.objects.none()
     read_capabilities = PARTNER_READERS
 
-    def get_queryset(self) -> QuerySet[Partner]:
-        if getattr(self, "swagger_fake_view", False):
-            return self.queryset
+    def rows(self) -> QuerySet[Partner]:
         return selectors.partners(self.request.user)
 
 
@@ -165,9 +163,7 @@ class PartnerClientListView(ListApiView):
     queryset = PartnerClient.objects.none()
     read_capabilities = PARTNER_READERS
 
-    def get_queryset(self) -> QuerySet[PartnerClient]:
-        if getattr(self, "swagger_fake_view", False):
-            return self.queryset
+    def rows(self) -> QuerySet[PartnerClient]:
         partner = selectors.partner_for(self.request.user, self.kwargs["partner_id"])
         return selectors.clients(self.request.user, partner)
 
@@ -225,9 +221,7 @@ class PartnerCommissionListView(ListApiView):
     queryset = CommissionLine.objects.none()
     read_capabilities = PARTNER_READERS
 
-    def get_queryset(self) -> QuerySet[CommissionLine]:
-        if getattr(self, "swagger_fake_view", False):
-            return self.queryset
+    def rows(self) -> QuerySet[CommissionLine]:
         user = self.request.user
         partner = selectors.partner_for(user, self.kwargs["partner_id"])
         chain = chain_for(user, self.kwargs["chain_id"])

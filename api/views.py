@@ -57,9 +57,10 @@ class ChainListView(ListApiView):
     """The chains the caller may see, with their units and latest final period."""
 
     serializer_class = ChainSummarySerializer
+    queryset = Chain.objects.none()
     read_capabilities = (Capability.VIEW_OPERATIONS, Capability.VIEW_COMMISSIONS, Capability.VIEW_OWN_PARTNER)
 
-    def get_queryset(self) -> QuerySet[Chain]:
+    def rows(self) -> QuerySet[Chain]:
         latest = Period.objects.filter(chain=OuterRef("pk"), is_finalized=True).order_by("-period_end")
         return selectors.chains_for(self.request.user).annotate(
             latest_final_period=Subquery(latest.values("period_identifier")[:1])
@@ -74,9 +75,7 @@ class PeriodListView(ListApiView):
     queryset = Period.objects.none()  # for the schema; get_queryset answers requests
     read_capabilities = ChainListView.read_capabilities
 
-    def get_queryset(self) -> QuerySet[Period]:
-        if getattr(self, "swagger_fake_view", False):
-            return self.queryset
+    def rows(self) -> QuerySet[Period]:
         chain = selectors.chain_for(self.request.user, self.kwargs["chain_id"])
         return selectors.periods_of(self.request.user, chain).filter(period_range(self.request, chain).q())
 
@@ -95,9 +94,7 @@ class ValidatorPnlView(ListApiView):
     queryset = ValidatorPnl.objects.none()
     read_capabilities = (Capability.VIEW_OPERATIONS,)
 
-    def get_queryset(self) -> QuerySet[Any]:
-        if getattr(self, "swagger_fake_view", False):
-            return self.queryset
+    def rows(self) -> QuerySet[Any]:
         chain = selectors.chain_for(self.request.user, self.kwargs["chain_id"])
         rows = selectors.validator_pnl(self.request.user, chain, self.kwargs["validator_key"])
         return rows.filter(period_range(self.request, chain).q("period__"))
