@@ -94,9 +94,9 @@ def record(root: Path, validators: int, epochs: int) -> dict[str, Any]:
 
     from chains.models import ProviderRole
     from chains.registry import load_registry
-    from ingestion.management.commands.record_ethereum_simulation import ROLE_DATA_TYPES, provider_settings
-    from ingestion.providers.base import ChainSettings, ValidatorRef
-    from ingestion.providers.registry import ADAPTERS, RECORDING_MANIFEST, TransportMode, build_adapter
+    from ingestion.management.commands.record_ethereum_simulation import ROLE_DATA_TYPES, recording_adapters
+    from ingestion.providers.base import ValidatorRef
+    from ingestion.providers.registry import ADAPTERS, RECORDING_MANIFEST
     from ingestion.simulated.ethereum import SimulatedEthereum
 
     started = time.perf_counter()
@@ -112,26 +112,9 @@ def record(root: Path, validators: int, epochs: int) -> dict[str, Any]:
         head_epoch=finalized + 2,
         validators=_validators(validators),
     )
-    chain = ChainSettings(
-        chain_id=CHAIN,
-        finality_lag=spec.finality_lag,
-        parameters=spec.parameters,
-        period_length_epochs=epochs,
+    adapters = recording_adapters(
+        world, registry=registry, chain_id=CHAIN, root=root, period_length_epochs=epochs
     )
-    providers = {name: provider_settings(name, provider) for name, provider in registry.providers.items()}
-    adapters = {
-        name: build_adapter(
-            chain,
-            providers[name],
-            mode=TransportMode.RECORD,
-            recordings=root,
-            transport=world.transport(),
-            sleep=lambda _seconds: None,
-            companions=providers,
-        )
-        for names in spec.providers.values()
-        for name in names
-    }
     period_provider = spec.providers[ProviderRole.RPC][0]
     head = adapters[period_provider].chain_head().value
     (period,) = adapters[period_provider].list_periods(first, first).value
@@ -142,7 +125,7 @@ def record(root: Path, validators: int, epochs: int) -> dict[str, Any]:
     for role, names in spec.providers.items():
         data_type = ROLE_DATA_TYPES.get(role)
         for name in names:
-            if data_type is None or data_type not in ADAPTERS[providers[name].adapter].supplies:
+            if data_type is None or data_type not in ADAPTERS[adapters[name].settings.adapter].supplies:
                 continue
             for ref in refs:
                 calls += len(adapters[name].fetch(data_type, period, ref).exchanges)

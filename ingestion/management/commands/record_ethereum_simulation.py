@@ -52,6 +52,33 @@ def provider_settings(name: str, spec: ProviderSpec) -> ProviderSettings:
     )
 
 
+def recording_adapters(
+    world: SimulatedEthereum, *, registry: Any, chain_id: str, root: Path, period_length_epochs: int
+) -> dict[str, Any]:
+    """Every provider of the chain as an adapter in record mode, answered by the simulated world."""
+    spec = registry.chains[chain_id]
+    chain = ChainSettings(
+        chain_id=chain_id,
+        finality_lag=spec.finality_lag,
+        parameters=spec.parameters,
+        period_length_epochs=period_length_epochs,
+    )
+    providers = {name: provider_settings(name, provider) for name, provider in registry.providers.items()}
+    return {
+        name: build_adapter(
+            chain,
+            providers[name],
+            mode=TransportMode.RECORD,
+            recordings=root,
+            transport=world.transport(),
+            sleep=lambda _seconds: None,
+            companions=providers,
+        )
+        for names in spec.providers.values()
+        for name in names
+    }
+
+
 class Command(BaseCommand):
     help = "Record a simulated Ethereum network's responses for replay (the demo and test dataset)."
 
@@ -88,26 +115,9 @@ class Command(BaseCommand):
         world = SimulatedEthereum(
             seed=options["seed"], first_epoch=first, last_epoch=last_epoch, head_epoch=finalized + 2
         )
-        chain = ChainSettings(
-            chain_id=chain_id,
-            finality_lag=spec.finality_lag,
-            parameters=spec.parameters,
-            period_length_epochs=length,
+        adapters = recording_adapters(
+            world, registry=registry, chain_id=chain_id, root=root, period_length_epochs=length
         )
-        providers = {name: provider_settings(name, provider) for name, provider in registry.providers.items()}
-        adapters = {
-            name: build_adapter(
-                chain,
-                providers[name],
-                mode=TransportMode.RECORD,
-                recordings=root,
-                transport=world.transport(),
-                sleep=lambda _seconds: None,
-                companions=providers,
-            )
-            for names in spec.providers.values()
-            for name in names
-        }
         period_provider = spec.providers[ProviderRole.RPC][0]
         head = adapters[period_provider].chain_head().value
         periods = adapters[period_provider].list_periods(first, last).value
@@ -119,7 +129,10 @@ class Command(BaseCommand):
             for role, names in spec.providers.items():
                 data_type = ROLE_DATA_TYPES.get(role)
                 for name in names:
-                    if data_type is None or data_type not in ADAPTERS[providers[name].adapter].supplies:
+                    if (
+                        data_type is None
+                        or data_type not in ADAPTERS[adapters[name].settings.adapter].supplies
+                    ):
                         continue
                     for validator in validators:
                         calls += len(adapters[name].fetch(data_type, period, validator).exchanges)
