@@ -9,12 +9,9 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from aurora.common.amounts import plain_amount
+
 AMOUNT_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
-
-
-def plain(value: Decimal) -> str:
-    """40000000, 12.5, -3: no exponent, no trailing zeros, no separators."""
-    return format(value.normalize(), "f") if value else "0"
 
 
 @extend_schema_field(
@@ -31,7 +28,7 @@ class AmountField(serializers.Field):  # type: ignore[type-arg]
         super().__init__(**kwargs)
 
     def to_representation(self, value: Decimal) -> str:
-        return plain(Decimal(value))
+        return plain_amount(Decimal(value))
 
 
 @extend_schema_field(
@@ -63,7 +60,7 @@ class WholeAmountInputField(serializers.Field):  # type: ignore[type-arg]
         return Decimal(text)
 
     def to_representation(self, value: Any) -> str:
-        return plain(Decimal(value))
+        return plain_amount(Decimal(value))
 
 
 class ChainUnitSerializer(serializers.Serializer):  # type: ignore[type-arg]

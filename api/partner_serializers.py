@@ -10,8 +10,9 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.fields import AmountField, ChainUnitSerializer, plain
+from api.fields import AmountField, ChainUnitSerializer
 from api.partner_selectors import StatementView
+from aurora.common.amounts import plain_amount
 from commissions.models import CommissionLine, StatementStatus
 from partners.models import Partner, PartnerClient
 
@@ -179,7 +180,7 @@ class StatementSerializer(serializers.Serializer):  # type: ignore[type-arg]
     def get_total_commission_native(self, view: StatementView) -> str | None:
         if not view.amounts_visible:
             return None
-        return plain(view.statement.total_commission_native)
+        return plain_amount(view.statement.total_commission_native)
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_line_count(self, view: StatementView) -> int | None:

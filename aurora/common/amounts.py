@@ -18,3 +18,9 @@ def token_amount(value: Any, decimals: int, symbol: str = "") -> str:
 def base_units(value: Any) -> str:
     """A base-unit amount with thousands separators and no exponent, e.g. '1,500,000,000'."""
     return f"{Decimal(value).normalize():,f}"
+
+
+def plain_amount(value: Decimal) -> str:
+    """A machine-readable amount: 40000000, 12.5, -3 (no exponent, no trailing zeros, no
+    separators): CSV cells and API strings."""
+    return format(value.normalize(), "f") if value else "0"

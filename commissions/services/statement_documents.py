@@ -38,6 +38,7 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
     TableStyle,
 )
 
+from aurora.common.amounts import plain_amount
 from aurora.common.spreadsheet import safe_row
 from chains.models import Chain
 from commissions.models import CommissionLine, Statement
@@ -110,11 +111,6 @@ def _content(statement: Statement) -> _Content:
     )
 
 
-def _plain(value: Decimal) -> str:
-    """A decimal string without exponent or separators: 40000000, 0.04, -12."""
-    return format(value.normalize(), "f") if value else "0"
-
-
 def _tokens(value: Decimal, decimals: int) -> Decimal:
     return value.scaleb(-decimals)
 
@@ -154,17 +150,17 @@ def statement_partner_csv(statement: Statement) -> str:
                 line.validator_key or "",
                 line.revenue_component,
                 line.attribution_method,
-                _plain(line.base_amount_native),
+                plain_amount(line.base_amount_native),
                 line.commission_rate_bps,
-                _plain(line.final_amount_native),
+                plain_amount(line.final_amount_native),
                 line.adjusts_statement.month if line.adjusts_statement else "",
             ]
         )
     row([])
-    row(["lines_total_base_units", _plain(content.lines_total)])
-    row(["adjustments_total_base_units", _plain(content.adjustments_total)])
-    row(["total_base_units", _plain(content.total)])
-    row([f"total_{content.symbol}", _plain(_tokens(content.total, content.chain.native_decimals))])
+    row(["lines_total_base_units", plain_amount(content.lines_total)])
+    row(["adjustments_total_base_units", plain_amount(content.adjustments_total)])
+    row(["total_base_units", plain_amount(content.total)])
+    row([f"total_{content.symbol}", plain_amount(_tokens(content.total, content.chain.native_decimals))])
     return out.getvalue()
 
 

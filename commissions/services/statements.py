@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record, snapshot
 from accounts.models import AuditAction, Role, User
+from aurora.common.amounts import plain_amount
 from aurora.common.fields import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
 from aurora.common.spreadsheet import safe_row
 from commissions.models import CommissionLine, Statement, StatementStatus
@@ -380,27 +381,23 @@ def statement_csv(statement: Statement) -> str:
                     line.validator_key or "",
                     line.revenue_component,
                     line.attribution_method,
-                    _plain(line.base_amount_native),
+                    plain_amount(line.base_amount_native),
                     line.commission_rate_bps,
-                    _plain(line.pre_override_amount_native),
-                    "" if line.override_amount_native is None else _plain(line.override_amount_native),
+                    plain_amount(line.pre_override_amount_native),
+                    "" if line.override_amount_native is None else plain_amount(line.override_amount_native),
                     line.override_reason or "",
-                    _plain(line.final_amount_native),
+                    plain_amount(line.final_amount_native),
                     line.adjusts_statement.month if line.adjusts_statement else "",
                 ]
             )
         )
     decimals = statement.chain.native_decimals
     writer.writerow([])
-    writer.writerow(["total_base_units", _plain(total)])
+    writer.writerow(["total_base_units", plain_amount(total)])
     writer.writerow(
         [
             f"total_{statement.chain.display_symbol or statement.chain.native_unit}",
-            _plain(total.scaleb(-decimals)),
+            plain_amount(total.scaleb(-decimals)),
         ]
     )
     return out.getvalue()
-
-
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
