@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accounts.audit import audit_record
-from accounts.models import AuditAction, User
+from accounts.models import User
 from commissions.models import Statement
 from commissions.services.statement_documents import statement_filename, statement_partner_csv, statement_pdf
+from commissions.services.statements import statement_export_audit
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 
@@ -28,17 +28,7 @@ def statement_download(
         content = statement_pdf(statement)
     else:
         content = statement_partner_csv(statement).encode()
-    audit_record(
-        actor=actor,
-        action=AuditAction.EXPORT_STATEMENT,
-        resource=statement,
-        after={
-            "format": export_format,
-            "status": statement.status,
-            "total": str(statement.total_commission_native),
-            "channel": channel,
-        },
-    )
+    statement_export_audit(statement=statement, actor=actor, export_format=export_format, channel=channel)
     return Document(
         content=content,
         content_type=FORMATS[export_format],

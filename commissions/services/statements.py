@@ -329,17 +329,23 @@ CSV_COLUMNS = [
 def statement_export(*, statement: Statement, actor: User, export_format: str = "csv") -> str:
     """The statement as CSV for `actor`, and an audit entry saying who exported what."""
     content = statement_csv(statement)
-    audit_record(
-        actor=actor,
-        action=AuditAction.EXPORT_STATEMENT,
-        resource=statement,
-        after={
-            "format": export_format,
-            "status": statement.status,
-            "total": str(statement.total_commission_native),
-        },
-    )
+    statement_export_audit(statement=statement, actor=actor, export_format=export_format)
     return content
+
+
+def statement_export_audit(
+    *, statement: Statement, actor: User, export_format: str, channel: str | None = None
+) -> None:
+    """The audit entry of a statement leaving Aurora: who, which format, at what status and total
+    (and through which channel, for a partner's download)."""
+    after = {
+        "format": export_format,
+        "status": statement.status,
+        "total": str(statement.total_commission_native),
+    }
+    if channel is not None:
+        after["channel"] = channel
+    audit_record(actor=actor, action=AuditAction.EXPORT_STATEMENT, resource=statement, after=after)
 
 
 def statement_csv(statement: Statement) -> str:
