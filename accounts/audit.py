@@ -85,10 +85,15 @@ class ChainBreak:
     problem: str
 
 
-def verify_chain(*, batch_size: int = 2_000) -> tuple[int, ChainBreak | None]:
-    """Walk the chain in order: (entries checked, the first broken link or None)."""
+def verify_chain(
+    *, since: tuple[int, str] | None = None, batch_size: int = 2_000
+) -> tuple[int, ChainBreak | None]:
+    """Walk the chain in order: (entries checked, the first broken link or None). `since` (a
+    sequence and its trusted change_hash) checks only the entries after it."""
     previous, expected_sequence, checked = GENESIS, 1, 0
-    for entry in _entries(batch_size):
+    if since is not None:
+        previous, expected_sequence = since[1], since[0] + 1
+    for entry in _entries(batch_size, after=expected_sequence - 1):
         if entry.sequence != expected_sequence:
             missing = f"entry {expected_sequence} is missing (found {entry.sequence})"
             return checked, ChainBreak(entry.sequence, str(entry.pk), missing)
@@ -100,8 +105,8 @@ def verify_chain(*, batch_size: int = 2_000) -> tuple[int, ChainBreak | None]:
     return checked, None
 
 
-def _entries(batch_size: int) -> Iterator[AuditLog]:
-    last = 0
+def _entries(batch_size: int, *, after: int = 0) -> Iterator[AuditLog]:
+    last = after
     while True:
         batch = list(AuditLog.objects.filter(sequence__gt=last).order_by("sequence")[:batch_size])
         if not batch:

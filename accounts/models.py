@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from aurora.common.dbroles import APPEND_ONLY
 from aurora.common.models import TimeStampedModel, one_of, uuid_primary_key
 
 
@@ -94,6 +95,7 @@ class AuditLog(models.Model):
     """
 
     Action = AuditAction
+    database_privileges = APPEND_ONLY
 
     id = uuid_primary_key("log_id")
     sequence = models.BigIntegerField(unique=True, help_text="Position in the hash chain, from 1.")

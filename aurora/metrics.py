@@ -39,6 +39,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from aurora.common import dbscope
+
 logger = logging.getLogger("aurora.metrics")
 # No `_created` series beside every counter and histogram.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -274,12 +276,6 @@ def _commission_metrics(chains: list[str]) -> Iterator[Metric]:
     yield family
 
 
-SCOPE_SQL = (
-    "SELECT set_config('aurora.role', %s, true), set_config('aurora.partner_id', %s, true), "
-    "set_config('statement_timeout', %s, true)"
-)
-
-
 def database_metrics() -> list[Metric]:
     """Every database-derived family, read in one transaction that sees all rows (partner tables
     included: row-level security is set to the system scope for it alone) under a time limit."""
@@ -291,18 +287,18 @@ def database_metrics() -> list[Metric]:
     timeout_ms = int(float(getattr(settings, "METRICS_QUERY_TIMEOUT_SECONDS", 5)) * 1000)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT current_setting('aurora.role', true), current_setting('aurora.partner_id', true), "
-                "current_setting('statement_timeout')"
-            )
-            previous = [value or "" for value in cursor.fetchone()]
-            cursor.execute(SCOPE_SQL, ["SYSTEM", "", str(timeout_ms)])
-            chains = list(Chain.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
-            families += _ingestion_metrics(chains)
-            families += _normalization_metrics(chains)
-            families += _commission_metrics(chains)
-            # Ends with the transaction, or at once inside a caller's (an error rolls it back).
-            cursor.execute(SCOPE_SQL, previous)
+            cursor.execute("SELECT current_setting('statement_timeout')")
+            (previous_timeout,) = cursor.fetchone()
+            with dbscope.system_scope_for_transaction():
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(timeout_ms)])
+                chains = list(
+                    Chain.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
+                )
+                families += _ingestion_metrics(chains)
+                families += _normalization_metrics(chains)
+                families += _commission_metrics(chains)
+                # Ends with the transaction, or at once inside a caller's (an error rolls it back).
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous_timeout])
     except DatabaseError as error:
         logger.warning("metrics: the database could not be read (%s)", type(error).__name__)
         families, up = [], 0

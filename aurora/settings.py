@@ -118,6 +118,21 @@ DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point to PostgreSQL (postgres://…).")
 
+# The role that owns the schema: migrations, the application role's grants, backups and restores
+# run as it (aurora.common.dbroles); the application itself never does. Another login (user and
+# password) to DATABASE_URL's server and database: the URL's host and database name are not used.
+# Unset: migrations run as the application's role, and `manage.py check --database default` says
+# that role owns tables.
+AURORA_DATABASE_OWNER: dict[str, object] | None = None
+if _owner_url := env.str("DATABASE_OWNER_URL", default=""):
+    _owner = environ.Env.db_url_config(_owner_url)  # its login; server and database are DATABASE_URL's
+    AURORA_DATABASE_OWNER = {key: _owner.get(key) for key in ("USER", "PASSWORD")}
+
+# The key that signs the row-level-security scope a connection works under (aurora.common.dbscope).
+# The database keeps the means to check it where the application's role cannot read; `migrate`
+# writes it there. Default: derived from SECRET_KEY.
+AURORA_DB_SCOPE_KEY: str = env.str("AURORA_DB_SCOPE_KEY", default="")
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -186,6 +201,15 @@ AURORA_PROVIDERS_FILE = Path(
 
 # Statements need two different Finance/Admin approvers, neither of them the preparer.
 AURORA_STATEMENT_DUAL_CONTROL: bool = env.bool("AURORA_STATEMENT_DUAL_CONTROL", default=True)
+
+# The audit chain's head is checkpointed outside the database (accounts.checkpoints): lines of
+# JSON, each with an HMAC-SHA256 by a key the database never sees. Keep the file on storage the
+# database's administrators cannot rewrite (another host, an append-only or versioned bucket).
+AURORA_AUDIT_CHECKPOINT_FILE = Path(
+    env.str("AURORA_AUDIT_CHECKPOINT_FILE", default=str(BASE_DIR / ".var" / "audit-checkpoints.jsonl"))
+)
+# Default: derived from SECRET_KEY.
+AURORA_AUDIT_CHECKPOINT_KEY: str = env.str("AURORA_AUDIT_CHECKPOINT_KEY", default="")
 
 # Recorded provider responses served by the `replay` provider (and written by `ingest --record`).
 AURORA_RECORDINGS_DIR = Path(

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Now
 
+from aurora.common.dbroles import NO_DELETE
 from aurora.common.fields import NativeAmountField
 from aurora.common.models import TimeStampedModel, basis_points, non_negative, one_of, uuid_primary_key
 
@@ -16,6 +17,8 @@ CURRENT = Q(superseded_at__isnull=True)
 
 class CanonicalRecord(models.Model):
     """Columns and rules every canonical table shares; `source_*` trace the row to its payload."""
+
+    database_privileges = NO_DELETE  # rows are superseded, never deleted
 
     chain = models.ForeignKey("chains.Chain", on_delete=models.CASCADE, related_name="+")
     period = models.ForeignKey("chains.Period", on_delete=models.CASCADE, related_name="+")

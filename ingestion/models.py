@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Now
 
+from aurora.common.dbroles import APPEND_ONLY
 from aurora.common.models import TimeStampedModel, non_negative, one_of, uuid_primary_key
 
 
@@ -85,6 +86,8 @@ class StagingPayload(models.Model):
     validator) may need (an endpoint, a page, a batch). The same response to the same request is
     stored once, whichever run fetched it; a provider that later answers differently adds a row.
     """
+
+    database_privileges = APPEND_ONLY  # a response is evidence: never edited, never deleted
 
     id = uuid_primary_key("payload_id")
     run = models.ForeignKey(IngestionRun, on_delete=models.CASCADE, related_name="payloads")

@@ -29,8 +29,10 @@ ENV_OUT=$VAR/services.env
 TIMEOUT=30
 
 PG_PORT=${AURORA_PG_PORT:-54329}
-PG_APP=aurora # application role and database; deliberately NOT a superuser (RLS)
+PG_APP=aurora # the application's role (and the database's name): owns nothing, NOT a superuser (RLS)
 PG_APP_PWFILE=$VAR/postgres-aurora.password
+PG_OWNER=aurora_owner # owns the schema: migrations, grants, backups (README, Security)
+PG_OWNER_PWFILE=$VAR/postgres-aurora-owner.password
 PG_LINK=$VAR/postgres
 
 REDIS_PORT=${AURORA_REDIS_PORT:-63799}
@@ -302,9 +304,8 @@ pg_initdb() {
 	rand_str 32 >"$PG_SUPW"
 	chmod 600 "$PG_SUPW"
 	pg_own "$PG_SUPW"
-	# --no-sync: disposable local data, no need to wait for the disk.
 	if ! pg_run "$INITDB" -D "$PG_DATA" --auth=scram-sha-256 --username=postgres \
-		--pwfile="$PG_SUPW" --encoding=UTF8 --locale=C --no-sync >"$PG_AREA/initdb.log" 2>&1; then
+		--pwfile="$PG_SUPW" --encoding=UTF8 --locale=C >"$PG_AREA/initdb.log" 2>&1; then
 		die_with_log "postgres: initdb failed." "$PG_AREA/initdb.log"
 	fi
 	printf "\ninclude_if_exists = 'aurora.conf'\n" >>"$PG_DATA/postgresql.conf"
@@ -323,11 +324,8 @@ port = $PG_PORT
 unix_socket_directories = '$sockdir'
 max_connections = 100
 password_encryption = 'scram-sha-256'
-# This is a disposable local development/test cluster: trade crash safety for speed.
-# Do NOT copy these three settings to anything holding data you care about.
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+# Durable like any PostgreSQL: fsync, synchronous_commit and full_page_writes stay on. (The test
+# suite alone turns synchronous_commit off, for its own sessions: tests/conftest.py.)
 EOF
 	)
 	if [[ -f $conf && "$(cat "$conf")" == "$new" ]]; then
@@ -344,21 +342,30 @@ pg_port_conflict() {
 }
 
 pg_bootstrap() {
-	local supw app_pw
+	local supw app_pw owner_pw
 	supw=$(cat "$PG_SUPW")
 	app_pw=$(secret "$PG_APP_PWFILE" 32)
-	# Superuser only for this: an application role that is NOT superuser (row-level security
-	# does not apply to superusers) and may create databases (the test runner needs that).
+	owner_pw=$(secret "$PG_OWNER_PWFILE" 32)
+	# Superuser only for this. Two roles: the schema owner (may create databases: the test runner's)
+	# and the application's role, which owns nothing, is not a superuser (row-level security does not
+	# apply to superusers) and gets its privileges per table from `migrate`. A cluster made before
+	# the split, where the application's role owned everything, is handed over to the owner.
 	if ! PGPASSWORD=$supw PGCONNECT_TIMEOUT=10 "$PSQL" -X -q -v ON_ERROR_STOP=1 \
 		-h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres >"$PG_AREA/bootstrap.log" 2>&1 <<SQL; then
+SELECT 'CREATE ROLE $PG_OWNER' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PG_OWNER') \gexec
+ALTER ROLE $PG_OWNER WITH LOGIN CREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '$owner_pw';
 SELECT 'CREATE ROLE $PG_APP' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PG_APP') \gexec
-ALTER ROLE $PG_APP WITH LOGIN CREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '$app_pw';
-SELECT 'CREATE DATABASE $PG_APP OWNER $PG_APP' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$PG_APP') \gexec
-ALTER DATABASE $PG_APP OWNER TO $PG_APP;
+ALTER ROLE $PG_APP WITH LOGIN NOCREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '$app_pw';
+SELECT 'CREATE DATABASE $PG_APP OWNER $PG_OWNER' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$PG_APP') \gexec
+SELECT format('ALTER DATABASE %I OWNER TO $PG_OWNER', datname) FROM pg_database
+ WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = '$PG_APP') \gexec
+\connect $PG_APP
+REASSIGN OWNED BY $PG_APP TO $PG_OWNER;
 SQL
-		die_with_log "postgres: creating the '$PG_APP' role and database failed." "$PG_AREA/bootstrap.log"
+		die_with_log "postgres: creating the '$PG_OWNER' and '$PG_APP' roles and the database failed." "$PG_AREA/bootstrap.log"
 	fi
 	DATABASE_URL_VALUE="postgres://$PG_APP:$app_pw@127.0.0.1:$PG_PORT/$PG_APP"
+	DATABASE_OWNER_URL_VALUE="postgres://$PG_OWNER:$owner_pw@127.0.0.1:$PG_PORT/$PG_APP"
 }
 
 pg_up() {
@@ -477,7 +484,7 @@ redis_up() {
 		fi
 		if ! redis-server "$REDIS_CONF" --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes \
 			--pidfile "$REDIS_PIDFILE" --logfile "$REDIS_LOG" --dir "$REDIS_DIR" \
-			--save '' --appendonly no >"$REDIS_DIR/start.log" 2>&1 9>&-; then
+			--save '' --appendonly yes --appendfsync everysec >"$REDIS_DIR/start.log" 2>&1 9>&-; then
 			cat "$REDIS_DIR/start.log" >>"$REDIS_LOG" 2>/dev/null || true
 			die_with_log "redis: redis-server failed to start." "$REDIS_LOG"
 		fi
@@ -533,6 +540,7 @@ write_env_file() {
 	{
 		echo "# Written by scripts/services.sh; rewritten on every 'up'. Do not edit."
 		[[ -z ${DATABASE_URL_VALUE:-} ]] || echo "DATABASE_URL=$DATABASE_URL_VALUE"
+		[[ -z ${DATABASE_OWNER_URL_VALUE:-} ]] || echo "DATABASE_OWNER_URL=$DATABASE_OWNER_URL_VALUE"
 		[[ -z ${REDIS_URL_VALUE:-} ]] || echo "REDIS_URL=$REDIS_URL_VALUE"
 		echo "SECRET_KEY=$key"
 	} >"$tmp"

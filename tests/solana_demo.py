@@ -34,11 +34,26 @@ def replay(**kwargs: Any) -> list[IngestionRun]:
 
 
 def delete_staged(payloads: Any) -> None:
-    """Delete staged payloads (a queryset), as an operator would in a maintenance session: the
-    database refuses it otherwise."""
-    from django.db import connection, transaction
+    """Delete staged payloads (a queryset), as an operator would as the schema owner in a
+    maintenance session: the application's role may not (tests/conftest.py, test_as_owner)."""
+    from django.db import connection
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('aurora.maintenance', 'on', true)")  # until the end of the block
-        payloads.delete()
-        cursor.execute("SELECT set_config('aurora.maintenance', 'off', true)")
+    ids = [str(pk) for pk in payloads.values_list("pk", flat=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT test_as_owner('DELETE FROM staging_payloads WHERE payload_id = ANY($1)', %s::uuid[])",
+            [ids],
+        )
+
+
+def delete_runs(runs: Any) -> None:
+    """Delete ingestion runs (a queryset) with their staged payloads, as `delete_staged` does."""
+    from django.db import connection
+
+    ids = [str(pk) for pk in runs.values_list("pk", flat=True)]
+    with connection.cursor() as cursor:
+        for table in ("staging_payloads", "ingestion_runs"):
+            cursor.execute(
+                f"SELECT test_as_owner('DELETE FROM {table} WHERE run_id = ANY($1)', %s::uuid[])",  # noqa: S608
+                [ids],
+            )

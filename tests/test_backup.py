@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import AuditAction, AuditLog, Role
+from aurora.common.dbroles import as_schema_owner
 from commissions.models import RevenueComponent
 from commissions.services.agreements import RuleSpec, agreement_create, agreement_set_status
 from commissions.services.statements import line_override
@@ -30,8 +31,9 @@ from tests import factories as f
 ROOT = Path(settings.BASE_DIR)
 
 
-def database_url(name: str) -> str:
-    db = connection.settings_dict
+def database_url(name: str, *, owner: bool = False) -> str:
+    """The database `name` on the test server, as the application's role (or the schema owner)."""
+    db = {**connection.settings_dict, **(settings.AURORA_DATABASE_OWNER if owner else {})}
     user = quote(db["USER"] or "", safe="")
     password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
     auth = f"{user}{password}@" if user else ""
@@ -51,8 +53,9 @@ def run(script: str, *args: str, url: str) -> subprocess.CompletedProcess[str]:
 
 
 def row_counts(conninfo: str) -> dict[str, int]:
-    """Rows of every table of the public schema, read as SYSTEM (row-level security on)."""
-    with psycopg.connect(conninfo, options="-c aurora.role=SYSTEM") as conn:
+    """Rows of every table of the public schema, read as the schema owner (row-level security on:
+    the database shows the owner's own sessions every partner)."""
+    with psycopg.connect(conninfo) as conn:
         tables = [
             name
             for (name,) in conn.execute(
@@ -100,11 +103,11 @@ def make_data() -> dict[str, Any]:
 @pytest.fixture
 def scratch_database() -> Iterator[str]:
     name = f"{connection.settings_dict['NAME']}_restored"[:63]
-    with connection.cursor() as cursor:
+    with as_schema_owner(), connection.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     yield name
     connection.close()  # a fresh connection: the test may leave this one mid-transaction
-    with connection.cursor() as cursor:
+    with as_schema_owner(), connection.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -115,7 +118,7 @@ def test_a_backup_restores_into_a_fresh_database_with_every_row_and_an_intact_au
     make_data()
     source = database_url(connection.settings_dict["NAME"])
     target = database_url(scratch_database)
-    source_counts = row_counts(source)
+    source_counts = row_counts(database_url(connection.settings_dict["NAME"], owner=True))
     assert source_counts["audit_log"] == AuditLog.objects.count() >= 4
     assert source_counts["partners"] >= 4 and source_counts["partner_commission_lines"] == 4
 
@@ -127,15 +130,15 @@ def test_a_backup_restores_into_a_fresh_database_with_every_row_and_an_intact_au
     assert dump.read_bytes()[:5] == b"PGDMP"  # custom format
     assert oct(dump.stat().st_mode & 0o777) == "0o600"
     assert (tmp_path / f"{dump.name}.sha256").read_text().split()[0]
-    assert "row security on" in backup.stderr
+    assert "row security on, every partner" in backup.stderr
 
     restore = run("restore", "--create", "--verify", str(dump), scratch_database, url=source)
 
     assert restore.returncode == 0, restore.stdout + restore.stderr
     assert "--no-owner" in restore.stdout and "--exit-on-error" in restore.stdout
     assert f"audit chain intact: {source_counts['audit_log']} entries" in restore.stdout
-    assert row_counts(target) == source_counts
-    with psycopg.connect(target, options="-c aurora.role=SYSTEM") as conn:
+    assert row_counts(database_url(scratch_database, owner=True)) == source_counts
+    with psycopg.connect(target) as conn:
         restored_head = conn.execute(
             "SELECT change_hash FROM audit_log ORDER BY sequence DESC LIMIT 1"
         ).fetchone()

@@ -21,7 +21,7 @@ from ingestion.providers.registry import build_parser
 from ingestion.services import IngestOptions, ingest_range
 from ingestion.simulated.ethereum import FLASHBOTS, SimulatedEthereum
 from tests.ethereum_demo import BY_NAME, CHAIN, PERIOD_LENGTH, PERIODS, VALIDATORS, load_registry, replay
-from tests.solana_demo import delete_staged
+from tests.solana_demo import delete_runs, delete_staged
 
 WORLD = SimulatedEthereum()
 PROVIDERS = ("beacon-api", "ethereum-execution-rpc", "mev-relays")
@@ -297,7 +297,7 @@ def test_the_recordings_are_what_the_adapters_fetch_from_the_simulated_network_t
     replay()
     recorded = staging_rows()
     delete_staged(StagingPayload.objects.all())
-    IngestionRun.objects.all().delete()
+    delete_runs(IngestionRun.objects.all())
     chain = Chain.objects.get(pk=CHAIN)
     chain.period_length_epochs = PERIOD_LENGTH  # live ingestion uses the chain's own length
     chain.save(update_fields=["period_length_epochs", "updated_at"])

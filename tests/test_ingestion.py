@@ -28,7 +28,7 @@ from ingestion.providers.http import reset_provider_state
 from ingestion.providers.registry import TransportMode, build_adapter
 from ingestion.services import IngestionError, IngestOptions, ItemOutcome, ingest_range, register_validators
 from ingestion.simulated.solana import SimulatedSolana
-from tests.solana_demo import CHAIN, MANIFEST, RECORDINGS, VALIDATORS, delete_staged, replay
+from tests.solana_demo import CHAIN, MANIFEST, RECORDINGS, VALIDATORS, delete_runs, delete_staged, replay
 
 # Per validator and period: FEES from solana-rpc and solanabeach, MEV from jito, REWARDS from
 # solana-rpc, META from solana-rpc, stakewiz and solanabeach (config/chains.yaml).
@@ -226,7 +226,7 @@ def test_a_run_that_dies_midway_then_a_rerun_leave_exactly_the_rows_of_one_clean
     replay()
     clean = staging_rows()
     delete_staged(StagingPayload.objects.all())
-    IngestionRun.objects.all().delete()
+    delete_runs(IngestionRun.objects.all())
 
     seen: list[ItemOutcome] = []
 
@@ -335,7 +335,7 @@ def test_killing_the_ingest_process_midway_then_rerunning_gives_the_rows_of_one_
     after_rerun = staging_rows()
 
     delete_staged(StagingPayload.objects.all())
-    IngestionRun.objects.all().delete()
+    delete_runs(IngestionRun.objects.all())
     subprocess.run(command, cwd=settings.BASE_DIR, env=env, check=True, capture_output=True)
 
     assert killed_midway < after_rerun

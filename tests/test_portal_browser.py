@@ -50,6 +50,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from accounts.models import AuditAction, AuditLog  # noqa: E402
 from aurora.common.amounts import token_amount  # noqa: E402
+from aurora.common.dbroles import as_schema_owner  # noqa: E402
 from commissions.models import (  # noqa: E402
     AttributionMethod,
     ClientStakeSnapshot,
@@ -102,9 +103,10 @@ def _tables() -> list[str]:
 
 
 def _copy_aside(tables: list[str]) -> list[str]:
-    """Every table's rows into the SNAPSHOT schema; returns the tables that have rows."""
+    """Every table's rows into the SNAPSHOT schema (as the schema owner: the application may not
+    create schemas); returns the tables that have rows."""
     filled = []
-    with connection.cursor() as cursor:
+    with as_schema_owner(), connection.cursor() as cursor:
         cursor.execute(f"DROP SCHEMA IF EXISTS {_q(SNAPSHOT)} CASCADE; CREATE SCHEMA {_q(SNAPSHOT)}")
         for table in tables:
             # Table names from Django's introspection, quoted.
@@ -143,13 +145,16 @@ def _insertion_order(tables: list[str]) -> list[str]:
 
 
 def _put_back(tables: list[str], filled: list[str]) -> None:
-    """The database exactly as it was copied aside, row ids included."""
-    with transaction.atomic(), connection.cursor() as cursor:
+    """The database exactly as it was copied aside, row ids included (as the schema owner, in a
+    maintenance session: the audit log refuses TRUNCATE otherwise, and grows in sequence order)."""
+    with as_schema_owner(), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('aurora.maintenance', 'on', true)")
         cursor.execute("TRUNCATE " + ", ".join(_q(t) for t in tables))
         for table in filled:
+            order = " ORDER BY sequence" if table == "audit_log" else ""
             cursor.execute(
                 f"INSERT INTO {_q(table)} OVERRIDING SYSTEM VALUE "  # noqa: S608 (quoted table names)
-                f"SELECT * FROM {_q(SNAPSHOT)}.{_q(table)}"
+                f"SELECT * FROM {_q(SNAPSHOT)}.{_q(table)}{order}"
             )
     ContentType.objects.clear_cache()  # the copy's content type ids, not the ones the flush made
 
@@ -166,7 +171,7 @@ def demo_copy(django_db_setup: None, django_db_blocker: Any) -> Iterator[tuple[l
         finally:
             call_command("flush", verbosity=0, interactive=False)  # nothing committed stays behind
     yield tables, filled
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
+    with django_db_blocker.unblock(), as_schema_owner(), connection.cursor() as cursor:
         cursor.execute(f"DROP SCHEMA IF EXISTS {_q(SNAPSHOT)} CASCADE")
 
 
