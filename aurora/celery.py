@@ -89,3 +89,14 @@ def _check_providers(**_: Any) -> None:
 
 
 signals.worker_ready.connect(_check_providers, weak=False, dispatch_uid="aurora-check-providers")
+
+
+def _recover_jobs(**_: Any) -> None:
+    """Once the worker is ready: send again the jobs a worker that died left behind (their
+    messages may be stranded in Redis for the visibility timeout), on a background thread."""
+    from operations.recovery import recover_in_background
+
+    recover_in_background()
+
+
+signals.worker_ready.connect(_recover_jobs, weak=False, dispatch_uid="aurora-recover-jobs")

@@ -115,6 +115,11 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
     "connect_timeout", env.int("DB_CONNECT_TIMEOUT_SECONDS", default=5)
 )
+# The server drops a connection whose client vanished (a host lost, not only a process killed)
+# within about a minute, freeing its advisory locks: that is how a dead worker's job is noticed.
+DATABASES["default"]["OPTIONS"].setdefault(
+    "options", "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+)
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point to PostgreSQL (postgres://…).")
 
@@ -269,6 +274,13 @@ AURORA_PIPELINE_TASK_SOFT_TIME_LIMIT_SECONDS: int = env.int(
     "AURORA_PIPELINE_TASK_SOFT_TIME_LIMIT_SECONDS", default=600
 )
 AURORA_PIPELINE_TASK_TIME_LIMIT_SECONDS: int = env.int("AURORA_PIPELINE_TASK_TIME_LIMIT_SECONDS", default=660)
+# Crash recovery (operations.recovery): a job RUNNING whose worker died (its database lock is free)
+# is put back in the queue at once by the next sweep (beat, every minute; a worker that starts; a
+# waiting `run_pipeline --wait`), at most AURORA_JOB_MAX_RECOVERIES times before it fails; a
+# PENDING one nobody has touched for AURORA_JOB_REQUEUE_AFTER_SECONDS (doubling each time) is
+# sent again (a duplicate delivery does nothing).
+AURORA_JOB_MAX_RECOVERIES: int = env.int("AURORA_JOB_MAX_RECOVERIES", default=3)
+AURORA_JOB_REQUEUE_AFTER_SECONDS: int = env.int("AURORA_JOB_REQUEUE_AFTER_SECONDS", default=120)
 
 # HTTPS hardening: on by default outside development. Behind a TLS-terminating proxy set
 # SECURE_PROXY_SSL_HEADER=true so Django trusts X-Forwarded-Proto.

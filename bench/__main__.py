@@ -16,6 +16,7 @@ from bench._support import (
     BENCH_DB,
     ROOT,
     base_database_url,
+    owner_database_url,
     bench_env,
     drop_database,
     drop_stale_databases,
@@ -69,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
 
-    base = base_database_url()
-    url = with_database(base, BENCH_DB)
+    base = owner_database_url()  # creates, migrates and drops the scratch database
+    url = with_database(base_database_url(), BENCH_DB)
     env = bench_env(url)
     started = time.perf_counter()
     say(f"bench: code {code_state()}")

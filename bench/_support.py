@@ -72,6 +72,19 @@ def base_database_url() -> str:
     return url
 
 
+def owner_database_url() -> str:
+    """The project's database as the schema owner (DATABASE_OWNER_URL's login), who creates, migrates
+    and drops the scratch databases; without one, DATABASE_URL's role."""
+    base = base_database_url()
+    owner = os.environ.get("DATABASE_OWNER_URL") or _services_env().get("DATABASE_OWNER_URL")
+    if not owner:
+        return base
+    login = urlsplit(owner).netloc.rpartition("@")[0]
+    parts = urlsplit(base)
+    netloc = f"{login}@{parts.netloc.rpartition('@')[2]}" if login else parts.netloc
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
 def with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
@@ -178,7 +191,9 @@ def django_setup() -> None:
 def reset_staging() -> None:
     from django.db import connection
 
-    with connection.cursor() as cursor:
+    from aurora.common.dbroles import as_schema_owner
+
+    with as_schema_owner(), connection.cursor() as cursor:  # the application's role may not TRUNCATE
         cursor.execute("TRUNCATE staging_payloads, ingestion_runs CASCADE")
 
 

@@ -54,6 +54,15 @@ class Job(models.Model):
     correlation_id = models.UUIDField(
         default=uuid.uuid4, help_text="The request that queued the job; its audit entries carry it too."
     )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker last reported on the job, or it was last sent again."
+    )
+    recoveries = models.PositiveSmallIntegerField(
+        default=0, db_default=0, help_text="Times its worker died while running it and it was sent again."
+    )
+    resends = models.PositiveSmallIntegerField(
+        default=0, db_default=0, help_text="Times it was sent again after waiting with nobody taking it."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

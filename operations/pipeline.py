@@ -19,7 +19,8 @@ also drafts the month's statements) run as a Celery chain, one task per stage:
   and the periods of a month share their statements);
 - stages are idempotent (the layers skip what is already staged, written or unchanged), so a
   stage killed midway and delivered again (acks_late, reject_on_worker_lost) ends with exactly
-  the rows of an uninterrupted run;
+  the rows of an uninterrupted run; a pipeline whose whole worker died is sent again from the
+  interrupted stage by operations.recovery, within a minute, instead of waiting hours for Redis;
 - provider errors during ingestion raise `ProviderOutage` (a ProviderError), which the ingest task
   retries with exponential backoff; after the last retry the job fails.
 
@@ -36,7 +37,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -83,8 +84,9 @@ from ingestion.services import (
     recorded_periods,
     replay_recordings,
 )
+from operations import recovery
 from operations.models import ACTIVE_STATUSES, Job, JobStatus, JobType
-from operations.services import jobs_reap_abandoned
+from operations.recovery import jobs_recover
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ LIVE = "live"
 BUSY = "BUSY"  # the stage of that period is running elsewhere: this delivery did nothing
 SKIPPED = "SKIPPED"  # the stage was already done for this job
 MISSING = "MISSING"  # no such pipeline job
-RETRYING = "RETRYING"
+RETRYING = recovery.RETRYING  # a stage waiting to retry its providers
 
 
 class PipelineError(Exception):
@@ -236,8 +238,7 @@ def pipeline_trigger(
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id(f"pipeline-trigger:{chain.pk}")])
-        jobs_reap_abandoned()  # a pipeline left RUNNING by a dead worker does not block a new one
-        _reap_stalled(chain.pk)
+        jobs_recover()  # a pipeline whose worker died, or whose message was lost, is sent again
         active = active_pipeline(chain.pk, period)
         if active is not None:
             return Trigger(job=active, created=False)
@@ -253,44 +254,13 @@ def pipeline_trigger(
             progress_message=f"period {period}: queued",
             correlation_id=context.current_request().correlation_id,
         )
-        transaction.on_commit(lambda: _dispatch(job.pk))
+        transaction.on_commit(lambda: dispatch(job.pk))
     return Trigger(job=job, created=True)
 
 
-def stalled_after() -> timedelta:
-    """How long a queued pipeline may go without any stage running before it counts as lost (its
-    message never arrived): longer than Redis takes to hand a lost task to another worker, and than
-    a stage may run."""
-    visibility = int(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600))
-    return timedelta(seconds=max(visibility, settings.AURORA_PIPELINE_STAGE_TIME_LIMIT_SECONDS) * 2)
-
-
-def _reap_stalled(chain_id: str) -> int:
-    """Mark FAILED the chain's pipelines left PENDING with nothing happening for `stalled_after`,
-    so discovery starts those periods again."""
-    now = timezone.now()
-    stalled = []
-    for job in Job.objects.filter(
-        job_type=JobType.PIPELINE, status=JobStatus.PENDING, parameters__chain_id=chain_id
-    ):
-        moments = [job.created_at] + [
-            datetime.fromisoformat(state["updated_at"])
-            for state in stage_states(job).values()
-            if state.get("updated_at")
-        ]
-        if now - max(moments) > stalled_after():
-            stalled.append(job.pk)
-    return Job.objects.filter(pk__in=stalled, status=JobStatus.PENDING).update(
-        status=JobStatus.FAILED,
-        error="stalled: no stage ran for too long (its task was lost); discovery starts the period again",
-        progress_message="stalled",
-        finished_at=now,
-    )
-
-
-def _dispatch(job_id: UUID) -> None:
-    """Send the job's stages to the workers as one Celery chain; if the broker cannot take it, the
-    job says so."""
+def dispatch(job_id: UUID, *, stages: Sequence[str] | None = None) -> None:
+    """Send the job's stages (all, or `stages`) to the workers as one Celery chain; if the broker
+    cannot take it, the job says so."""
     from celery import chain as celery_chain
 
     from operations.tasks import STAGE_TASKS
@@ -298,7 +268,7 @@ def _dispatch(job_id: UUID) -> None:
     job = Job.objects.get(pk=job_id)
     try:
         celery_chain(
-            *(STAGE_TASKS[stage].si(str(job.pk)) for stage in job.parameters["stages"])
+            *(STAGE_TASKS[stage].si(str(job.pk)) for stage in (stages or job.parameters["stages"]))
         ).apply_async()
     except Exception as error:
         logger.exception("pipeline job %s could not be queued", job.pk)
@@ -355,7 +325,7 @@ def discover(chain_id: str, *, limit: int | None = None, provider: str | None = 
     `limit`, default AURORA_PIPELINE_MAX_PERIODS_PER_TICK), fetching from `provider` (default: the
     chain's, see `pipeline_provider`)."""
     chain = _chain(chain_id)
-    _reap_stalled(chain.pk)
+    jobs_recover()  # periods whose pipeline lost its worker or its message are taken up again
     result = Discovery(chain_id=chain.pk, provider=(provider or "").strip() or pipeline_provider(chain))
     options = ingest_options(result.provider)
     try:
@@ -492,7 +462,7 @@ def run_stage(
             message = f"{stage} of {chain_id} period {period} is already running; this delivery does nothing"
             logger.info("pipeline job %s: %s", job.pk, message)
             return StageOutcome(str(job.pk), stage, BUSY, proceed=False, period=period, message=message)
-        with advisory_lock(f"job:{job.pk}") as own:  # what jobs_reap_abandoned looks for
+        with advisory_lock(f"job:{job.pk}") as own:  # what operations.recovery looks for
             if not own:
                 message = f"job {job.pk} is running another stage; this delivery does nothing"
                 return StageOutcome(str(job.pk), stage, BUSY, proceed=False, period=period, message=message)
@@ -506,7 +476,8 @@ def run_stage(
                 if earlier is not None:
                     message = f"period {period}: {stage} waits for period {earlier} to pass it first"
                     job.status, job.progress_message = JobStatus.PENDING, message
-                    job.save(update_fields=["status", "progress_message"])
+                    job.heartbeat_at = timezone.now()
+                    job.save(update_fields=["status", "progress_message", "heartbeat_at"])
                     raise StageNotReady(message)
                 serial = serial_lock(f"pipeline:{chain_id}:{stage}")
             token = context.enter(context.RequestContext(correlation_id=job.correlation_id))
@@ -590,7 +561,8 @@ def _run(job: Job, stage: str, period: int, *, attempt: int, final_attempt: bool
             _record(job, stage, status=RETRYING, attempt=attempt + 1, error=str(error), run=error.run)
             job.status = JobStatus.PENDING  # until the retry: not abandoned, waiting
             job.progress_message = f"period {period}: {stage} failed (attempt {attempt + 1}), retrying"[:255]
-            job.save(update_fields=["status", "progress_message"])
+            job.heartbeat_at = timezone.now()
+            job.save(update_fields=["status", "progress_message", "heartbeat_at"])
         raise
     except EXPECTED_ERRORS as error:
         _record(job, stage, status=JobStatus.FAILED, attempt=attempt + 1, error=str(error))
@@ -641,13 +613,15 @@ def _record(
     for state in states.values():
         counts[state["status"]] = counts.get(state["status"], 0) + 1
     job.result = {"stages": states, "counts": counts}
+    job.heartbeat_at = now
     period = job.parameters["from_period"]
     if status in (JobStatus.RUNNING,):
         job.status, job.finished_at = JobStatus.RUNNING, None
         job.started_at = job.started_at or now
         job.error = ""
         job.progress_message = f"period {period}: {stage} running"
-    job.save(update_fields=["result", "status", "started_at", "finished_at", "error", "progress_message"])
+    fields = ["result", "status", "started_at", "finished_at", "error", "progress_message", "heartbeat_at"]
+    job.save(update_fields=fields)
 
 
 def _advance(job: Job, stage: str) -> None:
@@ -661,14 +635,16 @@ def _advance(job: Job, stage: str) -> None:
         job.status = JobStatus.PENDING  # waiting for its next stage
         job.progress = min(99, index * 100 // len(stages))
         job.progress_message = f"period {period}: {stage} done, {stages[index]} queued"
-    job.save(update_fields=["status", "progress", "progress_message", "finished_at"])
+    job.heartbeat_at = timezone.now()
+    job.save(update_fields=["status", "progress", "progress_message", "finished_at", "heartbeat_at"])
 
 
 def _fail(job: Job, error: str) -> None:
     job.status, job.error, job.finished_at = JobStatus.FAILED, error[:4000], timezone.now()
-    job.started_at = job.started_at or job.finished_at
+    job.started_at, job.heartbeat_at = job.started_at or job.finished_at, job.finished_at
     job.progress_message = f"period {job.parameters['from_period']}: failed"
-    job.save(update_fields=["status", "error", "finished_at", "started_at", "progress_message"])
+    fields = ["status", "error", "finished_at", "started_at", "progress_message", "heartbeat_at"]
+    job.save(update_fields=fields)
 
 
 # ---- the stages ---------------------------------------------------------------------------------

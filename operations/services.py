@@ -40,6 +40,7 @@ from commissions.services.recompute import RecomputeError, recompute_range
 from ingestion.providers.registry import TransportMode
 from ingestion.services import IngestionError, IngestOptions, ingest_range, replay_recordings
 from operations.models import ACTIVE_STATUSES, Job, JobStatus, JobType
+from operations.recovery import jobs_recover
 
 logger = logging.getLogger(__name__)
 
@@ -150,17 +151,17 @@ def job_enqueue(*, job_type: str, parameters: Mapping[str, Any], actor: User | N
             reason=f"queued: {kind.label.lower()} {job.describe_range()}",
             correlation_id=job.correlation_id,
         )
-        transaction.on_commit(lambda: _dispatch(job.pk))
+        transaction.on_commit(lambda: dispatch(job.pk))
     return job
 
 
 def _refuse_overlapping(kind: JobType, params: Mapping[str, Any]) -> None:
     """One active job per type, chain and period at a time: a second (a double click, two people)
     would only find the periods locked and fail. Checked under a lock, so two requests cannot both
-    pass; a job left RUNNING by a worker that died does not count."""
+    pass."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id(f"enqueue:{kind}:{params['chain_id']}")])
-    jobs_reap_abandoned()
+    jobs_recover()  # a job whose worker died is sent again (or failed), not left blocking
     active = Job.objects.filter(
         job_type=kind,
         status__in=ACTIVE_STATUSES,
@@ -175,21 +176,7 @@ def _refuse_overlapping(kind: JobType, params: Mapping[str, Any]) -> None:
         )
 
 
-def jobs_reap_abandoned() -> int:
-    """Mark FAILED the jobs left RUNNING by a worker that stopped (its lock on the job is free)."""
-    reaped = 0
-    for job in Job.objects.filter(status=JobStatus.RUNNING):
-        with advisory_lock(f"job:{job.pk}") as free:
-            if free:
-                reaped += Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
-                    status=JobStatus.FAILED,
-                    error="abandoned: the worker stopped before the job finished",
-                    finished_at=timezone.now(),
-                )
-    return reaped
-
-
-def _dispatch(job_id: UUID) -> None:
+def dispatch(job_id: UUID) -> None:
     """Send the job to the workers; if the broker cannot take it, the job says so."""
     from operations.tasks import job_run_task
 
@@ -232,12 +219,14 @@ class _Progress:
         self.done += 1
         percent = min(99, self.done * 100 // self.total)  # 100 once the job has ended
         message = f"period {summary.period or '?'}: {summary.status} ({self.done} of {self.total})"
-        Job.objects.filter(pk=self.job.pk).update(progress=percent, progress_message=message[:255])
+        Job.objects.filter(pk=self.job.pk).update(
+            progress=percent, progress_message=message[:255], heartbeat_at=timezone.now()
+        )
 
 
 def job_run(job_id: UUID | str) -> Job:
     """Run a queued job to its end. A job already finished, or running in another worker, is left
-    alone; one left RUNNING by a worker that died is run again (the services are idempotent)."""
+    alone; one whose worker died is run again (operations.recovery; the services are idempotent)."""
     set_database_scope(role=SYSTEM)
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
@@ -259,6 +248,7 @@ def job_run(job_id: UUID | str) -> Job:
 
 def _execute(job: Job) -> None:
     job.status, job.started_at, job.finished_at = JobStatus.RUNNING, timezone.now(), None
+    job.heartbeat_at = job.started_at
     job.progress, job.progress_message, job.error, job.result = 0, "starting", "", None
     job.save()
     runs: list[RunSummary] = []  # filled as periods finish, so a failure midway keeps what was done
@@ -290,7 +280,7 @@ def _end(job: Job, runs: Sequence[RunSummary], *, error: str) -> None:
     for run in runs:
         counts[run.status] = counts.get(run.status, 0) + 1
     job.result = {"runs": [run.as_dict() for run in runs], "counts": counts}
-    job.finished_at = timezone.now()
+    job.finished_at = job.heartbeat_at = timezone.now()
     if error:
         job.refresh_from_db(fields=["progress"])  # as far as it got
         job.status, job.error, job.progress_message = JobStatus.FAILED, error[:4000], "failed"

@@ -1,7 +1,7 @@
 """Celery tasks of the operations app: thin wrappers over `operations.services` and
 `operations.pipeline`. Every task returns a small JSON-able result.
 
-The schedules (django-celery-beat, editable in the admin) are created by migration 0003.
+The schedules (django-celery-beat, editable in the admin) are created by migrations 0003 and 0004.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from django.conf import settings
 from aurora.common.dbscope import SYSTEM, set_database_scope
 from ingestion.providers.errors import ProviderError
 from operations import pipeline
-from operations.services import job_run, jobs_reap_abandoned
+from operations.recovery import jobs_recover
+from operations.services import job_run
 
 STAGE_LIMITS: dict[str, Any] = {
     "acks_late": True,
@@ -35,9 +36,9 @@ def job_run_task(job_id: str) -> str:
 
 
 @shared_task(**TASK_LIMITS)  # type: ignore[untyped-decorator]
-def jobs_reap_abandoned_task() -> int:
-    """Mark FAILED the jobs a stopped worker left RUNNING; returns how many."""
-    return jobs_reap_abandoned()
+def jobs_recover_task() -> dict[str, Any]:
+    """Send again (or fail) the jobs whose worker died or whose message was lost; returns them."""
+    return jobs_recover().as_dict()
 
 
 # ---- the pipeline -------------------------------------------------------------------------------

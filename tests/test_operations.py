@@ -4,6 +4,7 @@ the admin (validation, sync from the YAML files) and ingestion runs' failed item
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import AuditAction, AuditLog, Role, User
 from aurora.common.locks import lock_id
@@ -21,6 +23,7 @@ from commissions.models import ComputationRun, ComputationStatus
 from ingestion.models import IngestionRun, IngestionStatus, StagingPayload
 from operations import services, tasks
 from operations.models import Job, JobStatus, JobType
+from operations.recovery import jobs_recover
 from operations.services import JobError, job_enqueue, job_run
 from tests import factories as f
 
@@ -605,31 +608,69 @@ def test_a_second_job_over_periods_already_queued_is_refused_until_the_first_end
     assert {elsewhere.pk, other_kind.pk, again.pk} <= set(Job.objects.values_list("pk", flat=True))
 
 
-def test_a_job_left_running_by_a_stopped_worker_is_marked_failed_and_no_longer_blocks(
-    queued: list[str],
+def test_a_job_left_running_by_a_stopped_worker_is_sent_again_then_failed_after_the_last_recovery(
+    queued: list[str], settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
+    settings.AURORA_JOB_MAX_RECOVERIES = 2
     f.ChainFactory()
-    abandoned = f.JobFactory(status=JobStatus.RUNNING, parameters=recompute(850, 853), progress=40)
+    interrupted = f.JobFactory(status=JobStatus.RUNNING, parameters=recompute(850, 853), progress=40)
 
-    job = job_enqueue(job_type=JobType.RECOMPUTE_RANGE, parameters=recompute(850, 853), actor=ops_user())
+    with django_capture_on_commit_callbacks(execute=True):
+        first = jobs_recover()
+    interrupted.refresh_from_db()
+    assert first.resent == [str(interrupted.pk)] and queued == [str(interrupted.pk)]
+    assert (interrupted.status, interrupted.recoveries) == (JobStatus.PENDING, 1)
+    assert interrupted.progress_message == "the worker stopped; sent again (recovery 1 of 2)"
+    with pytest.raises(JobError, match="already pending"):  # it is queued again: it still blocks
+        job_enqueue(job_type=JobType.RECOMPUTE_RANGE, parameters=recompute(850, 853), actor=ops_user())
 
-    abandoned.refresh_from_db()
-    assert abandoned.status == JobStatus.FAILED
-    assert abandoned.error == "abandoned: the worker stopped before the job finished"
-    assert job.status == JobStatus.PENDING
+    Job.objects.filter(pk=interrupted.pk).update(status=JobStatus.RUNNING, recoveries=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_enqueue(job_type=JobType.RECOMPUTE_RANGE, parameters=recompute(850, 853), actor=ops_user())
+
+    interrupted.refresh_from_db()
+    assert interrupted.status == JobStatus.FAILED and interrupted.finished_at is not None
+    assert interrupted.error == "the worker stopped 3 times; not sent again (AURORA_JOB_MAX_RECOVERIES=2)"
+    assert job.status == JobStatus.PENDING and queued == [str(interrupted.pk), str(job.pk)]
 
 
-def test_a_running_job_whose_worker_holds_its_lock_is_left_alone() -> None:
+def test_a_queued_job_nobody_took_is_sent_again_with_growing_spacing(
+    queued: list[str], settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.AURORA_JOB_REQUEUE_AFTER_SECONDS = 60
+    waiting = f.JobFactory(status=JobStatus.PENDING, parameters=recompute(850, 853))
+    fresh = f.JobFactory(status=JobStatus.PENDING, parameters=recompute(854, 860))
+    now = timezone.now()
+    Job.objects.filter(pk=waiting.pk).update(created_at=now - timedelta(seconds=61))
+    Job.objects.filter(pk=fresh.pk).update(created_at=now + timedelta(seconds=90))  # queued later
+
+    with django_capture_on_commit_callbacks(execute=True):
+        resent = jobs_recover(now=now)
+        soon_after = jobs_recover(now=now + timedelta(seconds=100))  # the second wait is 120 s
+        later = jobs_recover(now=now + timedelta(seconds=121))
+
+    assert resent.resent == [str(waiting.pk)] and not soon_after
+    assert later.resent == [str(waiting.pk)] and queued == [str(waiting.pk)] * 2
+    waiting.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (waiting.status, waiting.resends, waiting.recoveries) == (JobStatus.PENDING, 2, 0)
+    assert (fresh.resends, fresh.status) == (0, JobStatus.PENDING)
+
+
+def test_a_running_job_whose_worker_holds_its_lock_is_left_alone(queued: list[str]) -> None:
     running = f.JobFactory(status=JobStatus.RUNNING, parameters=recompute(850, 853))
+    waiting = f.JobFactory(status=JobStatus.PENDING, parameters=recompute(854, 860))
+    Job.objects.filter(pk=waiting.pk).update(created_at=timezone.now() - timedelta(days=1))
     worker = psycopg.connect(**connection.get_connection_params(), autocommit=True)  # another session
     try:
-        worker.execute("SELECT pg_advisory_lock(%s)", [lock_id(f"job:{running.pk}")])
-        reaped = services.jobs_reap_abandoned()
+        for job in (running, waiting):
+            worker.execute("SELECT pg_advisory_lock(%s)", [lock_id(f"job:{job.pk}")])
+        recovered = jobs_recover()
     finally:
         worker.close()
 
     running.refresh_from_db()
-    assert reaped == 0 and running.status == JobStatus.RUNNING
+    assert not recovered and running.status == JobStatus.RUNNING and queued == []
 
 
 def test_a_user_limited_to_a_chain_sees_only_its_jobs() -> None:

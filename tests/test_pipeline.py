@@ -166,7 +166,7 @@ def wait_for(condition: Callable[[], Any], timeout: float, message: str, worker:
         time.sleep(0.1)
 
 
-def _use_broker_prefix(prefix: str | None) -> None:
+def use_broker_prefix(prefix: str | None) -> None:
     """This process sends its tasks under the worker's key prefix (or none again)."""
     options = {k: v for k, v in app.conf.broker_transport_options.items() if k != "global_keyprefix"}
     if prefix:
@@ -178,19 +178,14 @@ def _use_broker_prefix(prefix: str | None) -> None:
     app.amqp._producer_pool = None
 
 
-@pytest.fixture(scope="session")
-def celery_worker(
-    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Worker]:
-    """One worker for the session, on this session's test database and broker key prefix; stopped
-    before the test database is dropped."""
+def worker_env(prefix: str, **overrides: str) -> dict[str, str]:
+    """The environment of a worker on this session's test database and the broker key prefix."""
     db = settings.DATABASES["default"]
     database_url = (
         f"postgres://{quote(db['USER'], safe='')}:{quote(db['PASSWORD'] or '', safe='')}"
         f"@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     )
-    prefix = f"aurora-test-{uuid.uuid4().hex[:12]}:"
-    env = {
+    return {
         **os.environ,
         "DATABASE_URL": database_url,
         "CELERY_BROKER_KEY_PREFIX": prefix,
@@ -203,23 +198,43 @@ def celery_worker(
         "AURORA_CHECK_PROVIDERS_AT_WORKER_START": "false",  # no calls but the tests' own
         "LOG_FORMAT": "plain",
         "PYTHONUNBUFFERED": "1",
+        **overrides,
     }
+
+
+def broker_prefix() -> str | None:
+    prefix = app.conf.broker_transport_options.get("global_keyprefix")
+    return str(prefix) if prefix else None
+
+
+def forget_broker_keys(prefix: str) -> None:
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    leftovers = list(broker.scan_iter(match=f"{prefix}*"))  # queue bindings, nothing else by now
+    if leftovers:
+        broker.delete(*leftovers)
+    broker.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Worker]:
+    """One worker for the session, on this session's test database and broker key prefix; stopped
+    before the test database is dropped."""
+    prefix = f"aurora-test-{uuid.uuid4().hex[:12]}:"
+    env = worker_env(prefix)
     worker = Worker(env, tmp_path_factory.mktemp("celery") / "worker.log")
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
-    _use_broker_prefix(prefix)
+    use_broker_prefix(prefix)
     worker.start()
     try:
         yield worker
     finally:
         worker.stop()
-        _use_broker_prefix(None)
+        use_broker_prefix(None)
         app.conf.task_always_eager = eager
-        broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-        leftovers = list(broker.scan_iter(match=f"{prefix}*"))  # queue bindings, nothing else by now
-        if leftovers:
-            broker.delete(*leftovers)
-        broker.close()
+        forget_broker_keys(prefix)
 
 
 def wait_job(job_id: Any, worker: Worker, timeout: float = 60) -> Job:
@@ -623,7 +638,7 @@ def test_discovery_starts_the_oldest_periods_not_done_at_most_n_per_run_and_neve
     settings.AURORA_PIPELINE_PROVIDER = "replay"
     settings.AURORA_PIPELINE_MAX_PERIODS_PER_TICK = 2
     sent: list[str] = []
-    monkeypatch.setattr(pipeline, "_dispatch", lambda job_id: sent.append(str(job_id)))
+    monkeypatch.setattr(pipeline, "dispatch", lambda job_id, stages=None: sent.append(str(job_id)))
 
     out = StringIO()
     with django_capture_on_commit_callbacks(execute=True):
@@ -659,15 +674,14 @@ def test_discovery_starts_the_oldest_periods_not_done_at_most_n_per_run_and_neve
         850,
     )
 
-    lost = pipeline_jobs(850)[0]  # its task never reached a worker
-    Job.objects.filter(pk=lost.pk).update(
-        created_at=timezone.now() - pipeline.stalled_after() - timedelta(minutes=1)
-    )
+    lost = pipeline_jobs(850)[0]  # its task never reached a worker (stranded in a dead one's prefetch)
+    idle = timedelta(seconds=settings.AURORA_JOB_REQUEUE_AFTER_SECONDS + 1)
+    Job.objects.filter(pk=lost.pk).update(created_at=timezone.now() - idle)
     with django_capture_on_commit_callbacks(execute=True):
         fourth = pipeline.discover(CHAIN)
     lost.refresh_from_db()
-    assert (lost.status, lost.progress_message) == (JobStatus.FAILED, "stalled")
-    assert (fourth.started, fourth.running) == ([850], [851, 852, 853])
+    assert (lost.status, lost.resends) == (JobStatus.PENDING, 1) and sent[-1] == str(lost.pk)
+    assert (fourth.started, fourth.running) == ([], [850, 851, 852, 853])
 
 
 @pytest.mark.django_db
@@ -693,18 +707,27 @@ def test_beat_schedules_are_created_once_and_an_edited_one_is_kept() -> None:
     from django.apps import apps
     from django_celery_beat.models import PeriodicTask
 
-    migration = import_module("operations.migrations.0003_beat_schedules")
+    created = import_module("operations.migrations.0003_beat_schedules")
+    updated = import_module("operations.migrations.0004_job_recovery")
     PeriodicTask.objects.all().delete()
-    migration.create_schedules(apps, None)
+    created.create_schedules(apps, None)
+    updated.update_schedules(apps, None)
     PeriodicTask.objects.filter(task="operations.tasks.discover_all_chains").update(enabled=False)
-    migration.create_schedules(apps, None)
+    created.create_schedules(apps, None)
+    updated.update_schedules(apps, None)
 
     tasks = {task.task: task for task in PeriodicTask.objects.select_related("interval", "crontab")}
-    assert len(tasks) == PeriodicTask.objects.count() == 4
+    assert len(tasks) == PeriodicTask.objects.count() == 5
     discovery = tasks["operations.tasks.discover_all_chains"]
     assert (discovery.interval.every, discovery.interval.period, discovery.enabled) == (10, "minutes", False)
-    reaper = tasks["operations.tasks.jobs_reap_abandoned_task"]
-    assert (reaper.interval.every, reaper.interval.period) == (15, "minutes")
+    recovery = tasks["operations.tasks.jobs_recover_task"]
+    assert (recovery.name, recovery.interval.every, recovery.interval.period) == (
+        "jobs: recover from stopped workers",
+        1,
+        "minutes",
+    )
+    checkpoint = tasks["accounts.tasks.audit_checkpoint_task"]
+    assert (checkpoint.interval.every, checkpoint.interval.period) == (10, "minutes")
     monthly = tasks["operations.tasks.draft_monthly_statements"].crontab
     assert (monthly.minute, monthly.hour, monthly.day_of_month) == ("0", "2", "1")
     daily = tasks["operations.tasks.reconciliation_daily_summary"].crontab

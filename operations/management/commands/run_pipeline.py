@@ -12,8 +12,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from operations import pipeline
 from operations.models import ACTIVE_STATUSES, Job, JobStatus
+from operations.recovery import jobs_recover
 
 NO_WORKER_HINT_AFTER = 15.0  # seconds without any stage starting
+RECOVERY_SWEEP_EVERY = 5.0  # seconds: a pipeline whose worker died is sent again while we wait
 
 
 class Command(BaseCommand):
@@ -98,7 +100,18 @@ class Command(BaseCommand):
         ended: set[UUID] = set()
         waiting: dict[UUID, str] = {}
         hinted = False
+        swept = started
         while True:
+            if time.monotonic() - swept > RECOVERY_SWEEP_EVERY:
+                swept = time.monotonic()
+                recovered = jobs_recover()
+                if recovered:
+                    self.stdout.write(
+                        self.style.WARNING(
+                            f"a worker stopped: sent again {len(recovered.resent)} job(s), "
+                            f"gave up on {len(recovered.failed)}"
+                        )
+                    )
             jobs = sorted(Job.objects.filter(pk__in=job_ids), key=lambda job: job.parameters["from_period"])
             for job in jobs:
                 self._show_stages(job, shown)
