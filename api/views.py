@@ -111,3 +111,4 @@ class NotFoundView(ApiView):
         raise NotFound("No such endpoint.")
 
     get = post = put = patch = delete = dispatch_404
+    options = trace = dispatch_404  # type: ignore[assignment]  # not DRF's metadata answer

@@ -73,6 +73,8 @@ MIDDLEWARE = [
     # needs the database or a session (aurora.probes); then /v1/ requests are counted and timed.
     "aurora.probes.ProbeMiddleware",
     "aurora.metrics.ApiMetricsMiddleware",
+    # Under /v1/, an error page that is not JSON (Django's, a third-party view's) becomes the envelope.
+    "api.errors.ApiErrorEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -313,7 +315,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.Capable"],
     "DEFAULT_RENDERER_CLASSES": ["api.envelope.EnvelopeRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JsonParser"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.LimitOffset",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

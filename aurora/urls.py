@@ -4,6 +4,12 @@ from django.urls import include, path
 from aurora import probes
 from portal.views import home
 
+# Under /v1/ these answer in the API's JSON envelope; elsewhere they are Django's pages.
+handler400 = "api.errors.bad_request"
+handler403 = "api.errors.permission_denied"
+handler404 = "api.errors.page_not_found"
+handler500 = "api.errors.server_error"
+
 admin.site.site_header = "Aurora back office"
 admin.site.site_title = "Aurora"
 admin.site.index_title = "Validator P&L and partner commissions"
