@@ -8,7 +8,14 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.fields import AmountField, ChainUnitSerializer, WholeAmountInputField
+from api.fields import (
+    AmountField,
+    ChainUnitSerializer,
+    StrictCharField,
+    StrictIntegerField,
+    StrictUUIDField,
+    WholeAmountInputField,
+)
 from commissions.engine.tiers import MAX_BPS
 from commissions.models import (
     Agreement,
@@ -138,16 +145,21 @@ class VersionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 @extend_schema_field(TIER_CONFIG_SCHEMA)
 class TierConfigField(serializers.JSONField):
-    pass
+    default_error_messages = {"not_an_object": "An object (or null for the flat rate) is required."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            self.fail("not_an_object")
+        return super().to_internal_value(data)
 
 
 class RuleInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    rule_order = serializers.IntegerField(min_value=1, max_value=MAX_RULE_ORDER)
-    chain_id = serializers.CharField(max_length=50, required=False, allow_null=True, allow_blank=True)
-    validator_key = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
+    rule_order = StrictIntegerField(min_value=1, max_value=MAX_RULE_ORDER)
+    chain_id = StrictCharField(max_length=50, required=False, allow_null=True, allow_blank=True)
+    validator_key = StrictCharField(max_length=100, required=False, allow_null=True, allow_blank=True)
     revenue_component = serializers.ChoiceField(choices=RevenueComponent.choices)
     attribution_method = serializers.ChoiceField(choices=AttributionMethod.choices)
-    commission_rate_bps = serializers.IntegerField(min_value=0, max_value=MAX_BPS)
+    commission_rate_bps = StrictIntegerField(min_value=0, max_value=MAX_BPS)
     floor_amount_native = WholeAmountInputField(required=False, allow_null=True)
     cap_amount_native = WholeAmountInputField(required=False, allow_null=True)
     tier_config = TierConfigField(required=False, allow_null=True)
@@ -180,12 +192,12 @@ def rule_specs(rules: list[dict[str, Any]]) -> list[RuleSpec]:
 
 
 class AgreementCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    partner_id = serializers.UUIDField()
-    agreement_name = serializers.CharField(max_length=200)
+    partner_id = StrictUUIDField()
+    agreement_name = StrictCharField(max_length=200)
     effective_from = serializers.DateTimeField()
     effective_until = serializers.DateTimeField(required=False, allow_null=True)
     rules = RulesField()
-    reason = serializers.CharField(
+    reason = StrictCharField(
         max_length=REASON_MAX_LENGTH, required=False, allow_blank=True, help_text="Kept in the audit log."
     )
 
@@ -197,8 +209,8 @@ class AgreementUpdateSerializer(serializers.Serializer):  # type: ignore[type-ar
         help_text="When the new terms start. Required for an agreement in use (a new version, after the "
         "current one's start); a draft keeps its start when left out.",
     )
-    change_reason = serializers.CharField(max_length=REASON_MAX_LENGTH)
-    based_on = serializers.CharField(
+    change_reason = StrictCharField(max_length=REASON_MAX_LENGTH)
+    based_on = StrictCharField(
         max_length=64,
         help_text="The `terms_token` of the agreement as read: a change over newer terms is refused.",
     )
@@ -212,7 +224,7 @@ class AgreementStatusSerializer(serializers.Serializer):  # type: ignore[type-ar
             (AgreementStatus.TERMINATED, AgreementStatus.TERMINATED.label),
         ]
     )
-    reason = serializers.CharField(max_length=REASON_MAX_LENGTH)
+    reason = StrictCharField(max_length=REASON_MAX_LENGTH)
     effective_at = serializers.DateTimeField(
         required=False,
         allow_null=True,
@@ -275,21 +287,21 @@ class OverrideLineSerializer(serializers.ModelSerializer):  # type: ignore[type-
 
 
 class OverrideCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    line_id = serializers.UUIDField(
+    line_id = StrictUUIDField(
         required=False, help_text="The line to override. Or name it by agreement, period (and chain, rule)."
     )
-    agreement_id = serializers.UUIDField(required=False)
-    period_id = serializers.CharField(
+    agreement_id = StrictUUIDField(required=False)
+    period_id = StrictCharField(
         max_length=50, required=False, help_text="The period's identifier on its chain (a Solana epoch: 850)."
     )
-    chain_id = serializers.CharField(
+    chain_id = StrictCharField(
         max_length=50, required=False, help_text="Needed when the agreement has lines on several chains."
     )
-    rule_order = serializers.IntegerField(
+    rule_order = StrictIntegerField(
         min_value=1, max_value=MAX_RULE_ORDER, required=False, help_text="Needed when several rules paid."
     )
     amount_native = WholeAmountInputField(help_text="What to pay instead, in whole base units.")
-    reason = serializers.CharField(max_length=REASON_MAX_LENGTH)
+    reason = StrictCharField(max_length=REASON_MAX_LENGTH)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("line_id") is None:
@@ -304,4 +316,4 @@ class OverrideCreateSerializer(serializers.Serializer):  # type: ignore[type-arg
 
 
 class OverrideClearSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    reason = serializers.CharField(max_length=REASON_MAX_LENGTH)
+    reason = StrictCharField(max_length=REASON_MAX_LENGTH)

@@ -44,6 +44,7 @@ from api.agreement_serializers import (
 )
 from api.base import ApiView, ListApiView
 from api.envelope import ConflictError
+from api.filters import StrictBooleanFilter
 from commissions.models import (
     Agreement,
     AgreementRule,
@@ -442,7 +443,7 @@ OVERRIDE_EXAMPLE = OpenApiExample(
 class OverrideFilter(filters.FilterSet):  # type: ignore[misc]
     chain_id = filters.CharFilter(field_name="chain_id", max_length=50, help_text="Lines on this chain.")
     partner_id = filters.UUIDFilter(field_name="partner_id", help_text="Lines of this partner.")
-    needs_review = filters.BooleanFilter(
+    needs_review = StrictBooleanFilter(
         field_name="override_needs_review",
         help_text="true: overrides whose computed amount changed since they were set.",
     )

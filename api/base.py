@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from rest_framework import generics
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import MethodNotAllowed, ValidationError
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -32,6 +32,14 @@ class ScopedRequestMixin:
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         refuse_nul_characters(request, kwargs)
+
+    def check_permissions(self, request: Request) -> None:
+        """A method the endpoint does not have is a 405 (with `Allow`) for everyone, rather than the
+        403 the role check would give first."""
+        method = (request.method or "").lower()
+        if method not in self.http_method_names or not hasattr(self, method):  # type: ignore[attr-defined]
+            raise MethodNotAllowed(request.method or "")
+        super().check_permissions(request)  # type: ignore[misc]
 
     def perform_authentication(self, request: Request) -> None:
         super().perform_authentication(request)  # type: ignore[misc]

@@ -11,7 +11,6 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 ENVELOPE_KEYS = frozenset({"data", "error"})
 
@@ -81,6 +80,11 @@ def _validation_message(details: Any) -> str:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handling (statuses, auth headers, Retry-After) with the envelope as the body."""
+    # Imported here: rest_framework.views reads DEFAULT_RENDERER_CLASSES, which names this module, so
+    # a module-level import fails whenever this module is the first to load DRF's views (a WSGI
+    # server loading the API's error middleware).
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

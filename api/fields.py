@@ -1,10 +1,13 @@
 """Amounts leave the API as strings of base units (never JSON numbers, which lose precision),
-next to the chain's unit and decimals so a client can show whole tokens."""
+next to the chain's unit and decimals so a client can show whole tokens. What a client sends is
+read as the schema declares it: an integer field takes a JSON integer, a string field a string,
+never a value DRF would otherwise convert (`"500"` as basis points, `12` as a name)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -61,6 +64,39 @@ class WholeAmountInputField(serializers.Field):  # type: ignore[type-arg]
 
     def to_representation(self, value: Any) -> str:
         return plain_amount(Decimal(value))
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only: a string of digits, a boolean or a float is refused, not converted."""
+
+    default_error_messages = {
+        "invalid": "A whole number is required: a JSON integer such as 500, not a string."
+    }
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string only: a number or a boolean is refused, not turned into its text."""
+
+    default_error_messages = {"invalid": "A string is required."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID as a JSON string only (DRF would also read an integer as a UUID)."""
+
+    def to_internal_value(self, data: Any) -> UUID:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
 
 
 class ChainUnitSerializer(serializers.Serializer):  # type: ignore[type-arg]

@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.fields import StrictCharField
 from operations.models import Job
 from operations.selectors import IngestionHealthStatus
 
@@ -41,7 +42,7 @@ class PeriodNumberField(serializers.Field):  # type: ignore[type-arg]
 
 
 class RecomputeSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    chain_id = serializers.CharField(max_length=50)
+    chain_id = StrictCharField(max_length=50)
     from_period = PeriodNumberField()
     to_period = PeriodNumberField()
 

@@ -1,13 +1,18 @@
 """`limit`/`offset` paging. The page is the envelope's `data` (a list); the total and the
 neighbouring pages travel in headers (`X-Total-Count`, `Link`), so `data` stays the list the
-seed's endpoints promise."""
+seed's endpoints promise. The schema declares the bounds these methods enforce."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
+
+MAX_OFFSET = 10**9
+WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 
 
 class LimitOffset(LimitOffsetPagination):
@@ -28,6 +33,22 @@ class LimitOffset(LimitOffsetPagination):
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         return schema
 
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        bounds = {
+            self.limit_query_param: (1, self.max_limit, self.default_limit, "Rows per page."),
+            self.offset_query_param: (0, MAX_OFFSET, 0, "Rows to skip before the page."),
+        }
+        return [
+            {
+                "name": name,
+                "required": False,
+                "in": "query",
+                "description": f"{description} From {minimum} to {maximum}; default {default}.",
+                "schema": {"type": "integer", "minimum": minimum, "maximum": maximum, "default": default},
+            }
+            for name, (minimum, maximum, default, description) in bounds.items()
+        ]
+
     def get_limit(self, request: Any) -> int:
         """A limit that is not a positive whole number is an error, not silently the default."""
         raw = request.query_params.get(self.limit_query_param)
@@ -39,16 +60,13 @@ class LimitOffset(LimitOffsetPagination):
         raw = request.query_params.get(self.offset_query_param)
         if raw is None:
             return 0
-        return _bounded_int(raw, self.offset_query_param, minimum=0, maximum=10**9)
+        return _bounded_int(raw, self.offset_query_param, minimum=0, maximum=MAX_OFFSET)
 
 
 def _bounded_int(raw: str, name: str, *, minimum: int, maximum: int) -> int:
-    from rest_framework.exceptions import ValidationError
-
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError({name: [f"A whole number is required, not {raw[:40]!r}."]}) from None
-    if not minimum <= value <= maximum:
+    if not WHOLE_NUMBER.fullmatch(raw):
+        raise ValidationError({name: [f"A whole number is required, not {raw[:40]!r}."]})
+    # Longer than any bound: out of range without converting (Python refuses very long digit strings).
+    if len(raw) > 20 or not minimum <= int(raw) <= maximum:
         raise ValidationError({name: [f"Must be between {minimum} and {maximum}."]})
-    return value
+    return int(raw)

@@ -19,6 +19,7 @@ from accounts.access import Capability
 from api import partner_selectors as selectors
 from api.base import ApiView, ListApiView
 from api.envelope import EnvelopeRenderer
+from api.filters import StrictBooleanFilter
 from api.partner_serializers import (
     CommissionLineSerializer,
     PartnerClientSerializer,
@@ -83,10 +84,10 @@ class PartnerFilter(django_filters.FilterSet):  # type: ignore[misc]
     name = django_filters.CharFilter(
         field_name="partner_name", lookup_expr="icontains", max_length=200, help_text="Part of the name."
     )
-    has_active_agreement = django_filters.BooleanFilter(
+    has_active_agreement = StrictBooleanFilter(
         field_name="has_active_agreement", help_text="Has an ACTIVE agreement that has not ended."
     )
-    is_active = django_filters.BooleanFilter(field_name="is_active")
+    is_active = StrictBooleanFilter(field_name="is_active")
 
     class Meta:
         model = Partner

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import OuterRef, QuerySet, Subquery
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -15,19 +14,23 @@ from rest_framework.response import Response
 from accounts.access import Capability
 from api import selectors
 from api.base import ApiView, ListApiView
-from api.ranges import period_range
+from api.ranges import MAX_PARAM_LENGTH, period_range
 from api.serializers import ChainSummarySerializer, PeriodSerializer, ValidatorPnlSerializer
 from chains.models import Chain, Period
 from commissions.models import ValidatorPnl
 
+RANGE_PARAMETER_SCHEMA = {"type": "string", "maxLength": MAX_PARAM_LENGTH}
 RANGE_PARAMETERS = [
     OpenApiParameter(
         "from",
-        OpenApiTypes.STR,
-        description="First period: a period identifier of the chain (e.g. 850) or a date (YYYY-MM-DD).",
+        RANGE_PARAMETER_SCHEMA,
+        description="First period: a period identifier of the chain (e.g. 850) or a date (YYYY-MM-DD). "
+        "A period the chain does not have, or an impossible date, is a 400.",
     ),
     OpenApiParameter(
-        "to", OpenApiTypes.STR, description="Last period: a period identifier or a date (YYYY-MM-DD)."
+        "to",
+        RANGE_PARAMETER_SCHEMA,
+        description="Last period: a period identifier or a date (YYYY-MM-DD), not before `from`.",
     ),
 ]
 
