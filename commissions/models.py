@@ -7,6 +7,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Now
 from simple_history.models import HistoricalRecords
 
+from aurora.common.dbroles import APPEND_ONLY
 from aurora.common.fields import NativeAmountField
 from aurora.common.models import (
     TimeStampedModel,
@@ -535,3 +536,43 @@ class ClientStakeSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner_id} {self.period_id}: {self.account_count} stake accounts"
+
+
+class DocumentFormat(models.TextChoices):
+    PARTNER_CSV = "csv", "Partner CSV"
+    PARTNER_PDF = "pdf", "Partner PDF"
+    FINANCE_CSV = "finance-csv", "Finance CSV"
+
+
+class StatementDocument(models.Model):
+    """A released statement's document, rendered once at release and served byte for byte after:
+    renaming a partner, an agreement or a rule later changes none of its bytes."""
+
+    database_privileges = APPEND_ONLY  # never edited, never deleted
+
+    id = uuid_primary_key("document_id")
+    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="documents")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
+    document_format = models.CharField(max_length=16, choices=DocumentFormat.choices)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    content = models.BinaryField()
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the content, hex.")
+    size = models.PositiveIntegerField()
+    snapshot = models.JSONField(
+        default=dict, help_text="What the document was rendered from: names, versions, totals."
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "partner_statement_documents"
+        ordering = ["statement_id", "document_format"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["statement", "document_format"], name="statement_documents_one_per_format"
+            ),
+            one_of("document_format", DocumentFormat, prefix="statement_documents"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.sha256[:12]}…)"

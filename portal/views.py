@@ -22,6 +22,7 @@ from accounts.access import Capability, has_capability
 from accounts.audit import audit_record
 from accounts.models import AuditAction
 from commissions.models import CommissionLine, Statement
+from commissions.services.frozen_documents import partner_fingerprints
 from partners.models import Partner, PartnerClient
 from portal import selectors
 from portal.charts import monthly_bars
@@ -188,6 +189,7 @@ def statement(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
             "statement": own,
             "visible": visible,
             "released": own.status in selectors.RELEASED,
+            "documents": partner_fingerprints(own),
             "lines": lines,
             "adjustments": adjustments,
             "lines_total": sum((x.final_amount_native for x in lines), selectors.ZERO),
@@ -206,6 +208,9 @@ def statement_document(request: HttpRequest, partner: Partner, pk: str, export_f
     document = statement_download(statement=own, actor=request.user, export_format=export_format)  # type: ignore[arg-type]
     response = HttpResponse(document.content, content_type=document.content_type)
     response["Content-Disposition"] = f'attachment; filename="{document.filename}"'
+    if document.sha256:
+        response["ETag"] = f'"{document.sha256}"'
+        response["X-Content-SHA256"] = document.sha256
     return response
 
 

@@ -22,7 +22,8 @@ from accounts.models import AuditAction, Role, User
 from aurora.common.amounts import plain_amount
 from aurora.common.fields import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
 from aurora.common.spreadsheet import safe_row
-from commissions.models import CommissionLine, Statement, StatementStatus
+from commissions.models import CommissionLine, DocumentFormat, Statement, StatementStatus
+from commissions.services.frozen_documents import freeze_statement_documents, frozen_document
 from commissions.services.recompute import FROZEN, OPEN, refresh_statement
 
 APPROVER_ROLES = frozenset({Role.FINANCE, Role.ADMIN})
@@ -154,7 +155,15 @@ def statement_release(*, statement_id: UUID, actor: User) -> Statement:
     statement.status = StatementStatus.RELEASED
     statement.released_by, statement.released_at = actor, timezone.now()
     statement.save(update_fields=["status", "released_by", "released_at", "updated_at"])
-    _audit(statement, actor, AuditAction.RELEASE_STATEMENT, before)
+    documents = freeze_statement_documents(statement)
+    _audit(
+        statement,
+        actor,
+        AuditAction.RELEASE_STATEMENT,
+        before,
+        "documents frozen: "
+        + ", ".join(f"{fmt} sha256 {doc.sha256}" for fmt, doc in sorted(documents.items())),
+    )
     return statement
 
 
@@ -327,7 +336,12 @@ CSV_COLUMNS = [
 
 
 def statement_export(*, statement: Statement, actor: User, export_format: str = "csv") -> str:
-    """The statement as CSV for `actor`, and an audit entry saying who exported what."""
+    """The statement as CSV for `actor` (a released one: the CSV frozen at release), and an audit
+    entry saying who exported what."""
+    if statement.status in (StatementStatus.RELEASED, StatementStatus.PAID):
+        frozen = frozen_document(statement, DocumentFormat.FINANCE_CSV)
+        statement_export_audit(statement=statement, actor=actor, export_format=export_format)
+        return bytes(frozen.content).decode()
     content = statement_csv(statement)
     statement_export_audit(statement=statement, actor=actor, export_format=export_format)
     return content
