@@ -225,6 +225,8 @@ AURORA_RECORDINGS_DIR = Path(
 
 # Celery: Redis is the broker; tasks and schedules arrive with the orchestration layer.
 # Probe the providers (manage.py check_providers) when a worker starts; warnings only.
+# Set in the environment (or an env file), it wins over a replay provider's `recordings_dir` option.
+AURORA_RECORDINGS_DIR_FROM_ENV: bool = bool(env.str("AURORA_RECORDINGS_DIR", default=""))
 AURORA_CHECK_PROVIDERS_AT_WORKER_START: bool = env.bool(
     "AURORA_CHECK_PROVIDERS_AT_WORKER_START", default=True
 )

@@ -62,9 +62,9 @@ class TransportMode(StrEnum):
 
 
 def recordings_dir(options_dir: str | None = None) -> Path:
-    """Recordings root: the replay provider's `recordings_dir` option (relative to the project), else
-    the AURORA_RECORDINGS_DIR setting."""
-    if options_dir:
+    """Recordings root: AURORA_RECORDINGS_DIR when set in the environment, else the replay provider's
+    `recordings_dir` option (relative to the project), else the AURORA_RECORDINGS_DIR default."""
+    if options_dir and not settings.AURORA_RECORDINGS_DIR_FROM_ENV:
         path = Path(options_dir)
         return path if path.is_absolute() else Path(settings.BASE_DIR) / path
     return Path(settings.AURORA_RECORDINGS_DIR)
