@@ -6,6 +6,7 @@ Nothing here touches the database: `load_registry` either returns a fully valida
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -26,11 +29,16 @@ from pydantic import (
 from chains.models import PeriodType, ProviderRole
 
 DEFAULT_PERIOD_LENGTH_EPOCHS = 225
+# The largest value of a PositiveIntegerField column (PostgreSQL integer).
+DB_INTEGER_MAX = 2**31 - 1
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=50)]
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=100)]
 AdapterName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$", max_length=100)]
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# YAML's "5", 5.0 and true would otherwise be taken for the integer 5 (or 1): a typo, not a value.
+DbCount = Annotated[StrictInt, Field(ge=0, le=DB_INTEGER_MAX)]
+JsonObject = dict[str, Any]
 
 
 class RegistryError(Exception):
@@ -52,12 +60,12 @@ class ChainSpec(_Spec):
     name: Annotated[NonEmpty, StringConstraints(max_length=100)]
     period_type: PeriodType
     native_unit: Annotated[NonEmpty, StringConstraints(max_length=20)]
-    native_decimals: int = Field(ge=0, le=36)
+    native_decimals: StrictInt = Field(ge=0, le=36)
     display_symbol: Annotated[str, StringConstraints(max_length=12)] = ""
-    finality_lag: int = Field(ge=0)
-    period_length_epochs: int | None = Field(default=None, ge=1)
-    is_active: bool = True
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    finality_lag: DbCount
+    period_length_epochs: Annotated[DbCount, Field(ge=1)] | None = None
+    is_active: StrictBool = True
+    parameters: JsonObject = Field(default_factory=dict)
     providers: dict[ProviderRole, list[Slug]] = Field(default_factory=dict)
 
     @field_validator("providers")
@@ -85,10 +93,10 @@ class ProviderSpec(_Spec):
     base_url: AnyHttpUrl | None = None
     api_version: Annotated[str, StringConstraints(max_length=20)] | None = None
     api_key_env: EnvVarName | None = None
-    rate_limit_per_minute: int | None = Field(default=None, ge=1)
-    timeout_seconds: int = Field(default=30, ge=1, le=600)
-    enabled: bool = True
-    options: dict[str, Any] = Field(default_factory=dict)
+    rate_limit_per_minute: Annotated[DbCount, Field(ge=1)] | None = None
+    timeout_seconds: StrictInt = Field(default=30, ge=1, le=600)
+    enabled: StrictBool = True
+    options: JsonObject = Field(default_factory=dict)
 
 
 class ChainsFile(_Spec):
@@ -125,6 +133,9 @@ def _read_yaml(path: Path, label: str) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RegistryError([f"{label}: file not found"]) from None
+    except UnicodeDecodeError as exc:
+        byte, line = exc.object[exc.start : exc.start + 1].hex(), exc.object.count(b"\n", 0, exc.start) + 1
+        raise RegistryError([f"{label}: line {line}: not UTF-8 text (byte 0x{byte})"]) from None
     except OSError as exc:
         raise RegistryError([f"{label}: cannot read the file ({exc.strerror})"]) from None
     try:
@@ -132,16 +143,49 @@ def _read_yaml(path: Path, label: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise RegistryError([f"{label}: {where}invalid YAML: {exc.problem or exc}"]) from None
+        raise RegistryError([f"{label}: {where}invalid YAML: {_one_line(exc.problem or exc)}"]) from None
     except yaml.YAMLError as exc:
-        raise RegistryError([f"{label}: invalid YAML: {exc}"]) from None
+        raise RegistryError([f"{label}: invalid YAML: {_one_line(exc)}"]) from None
+    except RecursionError:
+        raise RegistryError([f"{label}: invalid YAML: nested too deeply"]) from None
+
+
+def _one_line(problem: object) -> str:
+    return " ".join(str(problem).split())
+
+
+def _storable_problems(value: Any, key: str, label: str) -> list[str]:
+    """What PostgreSQL would refuse to store (text and JSON columns), or JSON cannot express, by key:
+    NUL characters, NaN/infinity, non-string mapping keys and YAML's dates, binaries and sets."""
+    where = key or "(top level)"
+    if isinstance(value, str):
+        return [f"{label}: {where}: contains a NUL character"] if "\x00" in value else []
+    if isinstance(value, bool | int | None):
+        return []
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [f"{label}: {where}: {value} is not a finite number"]
+    if isinstance(value, list):
+        return [
+            problem
+            for index, item in enumerate(value)
+            for problem in _storable_problems(item, f"{key}.{index}" if key else str(index), label)
+        ]
+    if isinstance(value, dict):
+        problems = []
+        for name, item in value.items():
+            path = f"{key}.{name}" if key else str(name)
+            if not isinstance(name, str):
+                problems.append(f"{label}: {path}: keys must be strings, not {type(name).__name__}")
+            problems += _storable_problems(name, path, label) + _storable_problems(item, path, label)
+        return problems
+    return [f"{label}: {where}: a {type(value).__name__} is not allowed here (quote it as a string)"]
 
 
 def _describe(error: ValidationError, label: str) -> list[str]:
     problems = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = item["msg"].removeprefix("Value error, ")
+        message = _one_line(item["msg"].removeprefix("Value error, "))
         if item["type"] == "extra_forbidden":
             message = "unknown key"
         problems.append(f"{label}: {key}: {message}")
@@ -153,6 +197,9 @@ def _parse(model: type[SpecT], path: Path, label: str) -> SpecT:
     if not isinstance(document, dict):
         top_key = next(iter(model.model_fields))
         raise RegistryError([f"{label}: expected a mapping with the key '{top_key}'"])
+    problems = _storable_problems(document, "", label)
+    if problems:
+        raise RegistryError(problems)
     try:
         return model.model_validate(document)
     except ValidationError as exc:

@@ -2,6 +2,7 @@
 
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -291,3 +292,148 @@ def test_dry_run_reports_changes_and_writes_nothing() -> None:
     assert "[dry run] created 2 chains" in out.getvalue()
     assert not Chain.objects.exists()
     assert not Provider.objects.exists()
+
+
+MALFORMED_CHAINS = {
+    "negative-lag": (
+        MINIMAL_CHAINS.replace("finality_lag: 1", "finality_lag: -1"),
+        "chains.solana-mainnet.finality_lag: Input should be greater than or equal to 0",
+    ),
+    "lag-overflows-its-column": (
+        MINIMAL_CHAINS.replace("finality_lag: 1", "finality_lag: 99999999999999999999"),
+        "chains.solana-mainnet.finality_lag: Input should be less than or equal to 2147483647",
+    ),
+    "window-overflows-its-column": (
+        MINIMAL_CHAINS.replace("period_type: EPOCH", "period_type: BLOCK_WINDOW").replace(
+            "finality_lag: 1", "finality_lag: 1\n    period_length_epochs: 2147483648"
+        ),
+        "chains.solana-mainnet.period_length_epochs: Input should be less than or equal to 2147483647",
+    ),
+    "string-for-a-number": (
+        MINIMAL_CHAINS.replace("finality_lag: 1", "finality_lag: '1'"),
+        "chains.solana-mainnet.finality_lag: Input should be a valid integer",
+    ),
+    "bool-for-a-number": (
+        MINIMAL_CHAINS.replace("native_decimals: 9", "native_decimals: true"),
+        "chains.solana-mainnet.native_decimals: Input should be a valid integer",
+    ),
+    "float-for-a-number": (
+        MINIMAL_CHAINS.replace("finality_lag: 1", "finality_lag: 1.0"),
+        "chains.solana-mainnet.finality_lag: Input should be a valid integer",
+    ),
+    "number-for-a-bool": (
+        MINIMAL_CHAINS.replace("finality_lag: 1", "finality_lag: 1\n    is_active: 1"),
+        "chains.solana-mainnet.is_active: Input should be a valid boolean",
+    ),
+    "list-for-a-mapping": (
+        MINIMAL_CHAINS.replace("finality_lag: 1", "finality_lag: 1\n    parameters: [1, 2]"),
+        "chains.solana-mainnet.parameters: Input should be a valid dictionary",
+    ),
+    "list-for-the-chains": ("chains: [solana-mainnet]\n", "chains: Input should be a valid dictionary"),
+    "not-a-finite-number": (
+        MINIMAL_CHAINS.replace("finality_lag: 1", "finality_lag: 1\n    parameters: {fee: .nan}"),
+        "chains.solana-mainnet.parameters.fee: nan is not a finite number",
+    ),
+    "unquoted-date": (
+        MINIMAL_CHAINS.replace("finality_lag: 1", "finality_lag: 1\n    parameters: {since: 2024-01-01}"),
+        "chains.solana-mainnet.parameters.since: a date is not allowed here (quote it as a string)",
+    ),
+    "number-as-key": (
+        MINIMAL_CHAINS.replace("finality_lag: 1", "finality_lag: 1\n    parameters: {3: x}"),
+        "chains.solana-mainnet.parameters.3: keys must be strings, not int",
+    ),
+    "nul-character": (
+        MINIMAL_CHAINS.replace("name: Solana", 'name: "Sol\\0ana"'),
+        "chains.solana-mainnet.name: contains a NUL character",
+    ),
+    "invalid-yaml": ("chains:\n  solana-mainnet: {name: [\n", "line 3, column 1: invalid YAML"),
+    "nested-too-deeply": ("chains: " + "[" * 5000 + "\n", "invalid YAML: nested too deeply"),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("chains_text", "expected"), MALFORMED_CHAINS.values(), ids=MALFORMED_CHAINS.keys())
+def test_sync_registry_refuses_a_malformed_chains_file_in_one_line(
+    tmp_path: Path, chains_text: str, expected: str
+) -> None:
+    providers = write(tmp_path, "providers.yaml", MINIMAL_PROVIDERS)
+    registry_sync(chains_file=write(tmp_path, "good.yaml", MINIMAL_CHAINS), providers_file=providers)
+    before = registry_rows()
+    chains = write(tmp_path, "chains.yaml", chains_text)
+
+    with pytest.raises(CommandError) as caught:
+        call_command("sync_registry", chains=chains, providers=providers)
+
+    assert f"\n  {chains}: {expected}" in str(caught.value), str(caught.value)
+    assert registry_rows() == before
+
+
+MALFORMED_PROVIDERS = {
+    "rate-limit-overflows-its-column": (
+        "rate_limit_per_minute: 2147483648",
+        "providers.rpc-one.rate_limit_per_minute: Input should be less than or equal to 2147483647",
+    ),
+    "negative-rate-limit": (
+        "rate_limit_per_minute: -5",
+        "providers.rpc-one.rate_limit_per_minute: Input should be greater than or equal to 1",
+    ),
+    "string-for-a-number": (
+        "timeout_seconds: '30'",
+        "providers.rpc-one.timeout_seconds: Input should be a valid integer",
+    ),
+    "bool-for-a-number": (
+        "timeout_seconds: true",
+        "providers.rpc-one.timeout_seconds: Input should be a valid integer",
+    ),
+    "string-for-a-bool": ("enabled: 'no'", "providers.rpc-one.enabled: Input should be a valid boolean"),
+    "list-for-a-mapping": (
+        "options: [a, b]",
+        "providers.rpc-one.options: Input should be a valid dictionary",
+    ),
+    "infinite-option": (
+        "options: {max_batch_size: .inf}",
+        "providers.rpc-one.options.max_batch_size: inf is not a finite number",
+    ),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("line", "expected"), MALFORMED_PROVIDERS.values(), ids=MALFORMED_PROVIDERS.keys())
+def test_sync_registry_refuses_a_malformed_providers_file_in_one_line(
+    tmp_path: Path, line: str, expected: str
+) -> None:
+    chains = write(tmp_path, "chains.yaml", MINIMAL_CHAINS)
+    registry_sync(chains_file=chains, providers_file=write(tmp_path, "good.yaml", MINIMAL_PROVIDERS))
+    before = registry_rows()
+    providers = write(
+        tmp_path,
+        "providers.yaml",
+        MINIMAL_PROVIDERS.replace("adapter: solana.rpc", f"adapter: solana.rpc\n    {line}"),
+    )
+
+    with pytest.raises(CommandError) as caught:
+        call_command("sync_registry", chains=chains, providers=providers)
+
+    assert f"\n  {providers}: {expected}" in str(caught.value), str(caught.value)
+    assert registry_rows() == before
+
+
+@pytest.mark.django_db
+def test_sync_registry_refuses_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    call_command("sync_registry")
+    before = registry_rows()
+    chains = tmp_path / "chains.yaml"
+    chains.write_bytes(MINIMAL_CHAINS.encode().replace(b"Solana", b"Sol\xe9ana"))
+
+    with pytest.raises(CommandError) as caught:
+        call_command("sync_registry", chains=chains)
+
+    assert f"\n  {chains}: line 4: not UTF-8 text (byte 0xe9)" in str(caught.value), str(caught.value)
+    assert registry_rows() == before
+
+
+def registry_rows() -> dict[str, list[Any]]:
+    return {
+        model.__name__: list(model._default_manager.order_by("pk").values())
+        for model in (Chain, Provider, ChainProviderMapping)
+    }
