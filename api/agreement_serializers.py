@@ -16,7 +16,7 @@ from api.fields import (
     StrictUUIDField,
     WholeAmountInputField,
 )
-from commissions.engine.tiers import MAX_BPS
+from commissions.engine.tiers import BASES, MAX_BPS, MODES
 from commissions.models import (
     Agreement,
     AgreementRule,
@@ -33,12 +33,37 @@ MAX_RULE_ORDER = 1000
 # of a Decimal: TypeError); the field bounds amounts itself (at most 30 digits).
 REASON_MAX_LENGTH = 500
 
+TIER_AMOUNT_SCHEMA = {
+    "oneOf": [
+        {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"},
+        {"type": "integer", "minimum": 0},
+    ]
+}
 TIER_CONFIG_SCHEMA = {
     "type": "object",
     "nullable": True,
     "description": 'Tiered rates: {"basis": "base_amount" | "introduced_stake", "mode": "marginal" | '
-    '"whole", "tiers": [{"from": "<base units>", "rate_bps": N}, …]}; null: the flat rate.',
-    "additionalProperties": True,
+    '"whole", "tiers": [{"from": "<base units>", "rate_bps": N}, …]} with `from` ascending; null: '
+    "the flat rate.",
+    "required": ["basis", "mode", "tiers"],
+    "additionalProperties": False,
+    "properties": {
+        "basis": {"type": "string", "enum": list(BASES)},
+        "mode": {"type": "string", "enum": list(MODES)},
+        "tiers": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["from", "rate_bps"],
+                "additionalProperties": False,
+                "properties": {
+                    "from": TIER_AMOUNT_SCHEMA,
+                    "rate_bps": {"type": "integer", "minimum": 0, "maximum": MAX_BPS},
+                },
+            },
+        },
+    },
     "example": {"basis": "base_amount", "mode": "marginal", "tiers": [{"from": "0", "rate_bps": 500}]},
 }
 

@@ -44,7 +44,7 @@ from api.agreement_serializers import (
 )
 from api.base import ApiView, ListApiView
 from api.envelope import ConflictError
-from api.filters import StrictBooleanFilter
+from api.filters import StrictBooleanFilter, StrictChoiceFilter, StrictUUIDFilter
 from commissions.models import (
     Agreement,
     AgreementRule,
@@ -168,8 +168,8 @@ AGREEMENT_EXAMPLE = OpenApiExample(
 
 
 class AgreementFilter(filters.FilterSet):  # type: ignore[misc]
-    partner_id = filters.UUIDFilter(field_name="partner_id", help_text="Agreements of this partner.")
-    status = filters.ChoiceFilter(choices=AgreementStatus.choices, help_text="Agreements in this status.")
+    partner_id = StrictUUIDFilter(field_name="partner_id", help_text="Agreements of this partner.")
+    status = StrictChoiceFilter(choices=AgreementStatus.choices, help_text="Agreements in this status.")
     chain_id = filters.CharFilter(
         method="on_chain",
         max_length=50,
@@ -442,7 +442,7 @@ OVERRIDE_EXAMPLE = OpenApiExample(
 
 class OverrideFilter(filters.FilterSet):  # type: ignore[misc]
     chain_id = filters.CharFilter(field_name="chain_id", max_length=50, help_text="Lines on this chain.")
-    partner_id = filters.UUIDFilter(field_name="partner_id", help_text="Lines of this partner.")
+    partner_id = StrictUUIDFilter(field_name="partner_id", help_text="Lines of this partner.")
     needs_review = StrictBooleanFilter(
         field_name="override_needs_review",
         help_text="true: overrides whose computed amount changed since they were set.",

@@ -5,6 +5,7 @@ never a value DRF would otherwise convert (`"500"` as basis points, `12` as a na
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -34,11 +35,19 @@ class AmountField(serializers.Field):  # type: ignore[type-arg]
         return plain_amount(Decimal(value))
 
 
+MAX_WHOLE_AMOUNT_DIGITS = 30
+MAX_WHOLE_AMOUNT_TEXT = 64  # leading zeros included
+WHOLE_AMOUNT_TEXT = re.compile(rf"0*[0-9]{{1,{MAX_WHOLE_AMOUNT_DIGITS}}}")
+
+
 @extend_schema_field(
     {
-        "type": "string",
-        "pattern": r"^[0-9]+$",
-        "description": "A whole number of base units as a decimal string (at most 30 digits).",
+        "oneOf": [
+            {"type": "string", "pattern": rf"^0*[0-9]{{1,{MAX_WHOLE_AMOUNT_DIGITS}}}$", "maxLength": 64},
+            {"type": "integer", "minimum": 0, "maximum": 10**MAX_WHOLE_AMOUNT_DIGITS - 1},
+        ],
+        "description": "A whole number of base units: a decimal string (at most 30 significant digits; "
+        "a string keeps every digit in any client) or a JSON integer.",
         "example": "40000000",
     }
 )
@@ -51,16 +60,21 @@ class WholeAmountInputField(serializers.Field):  # type: ignore[type-arg]
     }
 
     def to_internal_value(self, data: Any) -> Decimal:
-        if isinstance(data, bool | float) or not isinstance(data, str | int):
+        if isinstance(data, bool) or not isinstance(data, str | int):
             self.fail("invalid")
-        text = str(data).strip()
-        if len(text) > 64:
+        if isinstance(data, int):
+            if data < 0:
+                self.fail("invalid")
+            if data >= 10**MAX_WHOLE_AMOUNT_DIGITS:
+                self.fail("too_large")
+            return Decimal(data)
+        if len(data) > MAX_WHOLE_AMOUNT_TEXT:
             self.fail("too_large")
-        if not text.isascii() or not text.isdigit():
+        if not data.isascii() or not data.isdigit():
             self.fail("invalid")
-        if len(text.lstrip("0")) > 30:
+        if not WHOLE_AMOUNT_TEXT.fullmatch(data):
             self.fail("too_large")
-        return Decimal(text)
+        return Decimal(data)
 
     def to_representation(self, value: Any) -> str:
         return plain_amount(Decimal(value))

@@ -1,4 +1,5 @@
-"""Query filters that read values as the schema declares them."""
+"""Query filters that read values as the schema declares them: a value outside them is a 400 naming
+the parameter, never a filter silently left out."""
 
 from __future__ import annotations
 
@@ -28,3 +29,29 @@ class TrueOrFalseField(forms.NullBooleanField):
 
 class StrictBooleanFilter(django_filters.BooleanFilter):  # type: ignore[misc]
     field_class = TrueOrFalseField
+
+
+class RefusesEmpty:
+    """A parameter sent without a value (`?status=`) is an error rather than no filter: its
+    declared values (a UUID, a choice) do not include the empty string."""
+
+    def clean(self, value: Any) -> Any:
+        if value == "":
+            raise forms.ValidationError("Send a value, or leave the parameter out.", code="empty")
+        return super().clean(value)  # type: ignore[misc]
+
+
+class NonEmptyUUIDField(RefusesEmpty, forms.UUIDField):
+    pass
+
+
+class NonEmptyChoiceField(RefusesEmpty, django_filters.fields.ChoiceField):  # type: ignore[misc]
+    pass
+
+
+class StrictUUIDFilter(django_filters.UUIDFilter):  # type: ignore[misc]
+    field_class = NonEmptyUUIDField
+
+
+class StrictChoiceFilter(django_filters.ChoiceFilter):  # type: ignore[misc]
+    field_class = NonEmptyChoiceField

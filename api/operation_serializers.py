@@ -14,9 +14,16 @@ from operations.selectors import IngestionHealthStatus
 # ---- jobs ---------------------------------------------------------------------------------------
 
 
+MAX_PERIOD_NUMBER = 2**63 - 1
+MAX_PERIOD_DIGITS = 18  # every such string is within MAX_PERIOD_NUMBER
+
+
 @extend_schema_field(
     {
-        "oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^[0-9]+$"}],
+        "oneOf": [
+            {"type": "integer", "minimum": 0, "maximum": MAX_PERIOD_NUMBER},
+            {"type": "string", "pattern": rf"^[0-9]{{1,{MAX_PERIOD_DIGITS}}}$"},
+        ],
         "description": "A period identifier: a whole number (a Solana epoch, e.g. 850).",
         "example": 850,
     }
@@ -29,11 +36,11 @@ class PeriodNumberField(serializers.Field):  # type: ignore[type-arg]
             self.fail("invalid")
         if isinstance(data, int):
             number = data
-        elif isinstance(data, str) and data.strip().isascii() and data.strip().isdigit():
-            number = int(data.strip())
+        elif isinstance(data, str) and data.isascii() and data.isdigit() and len(data) <= MAX_PERIOD_DIGITS:
+            number = int(data)
         else:
             self.fail("invalid")
-        if not 0 <= number < 2**63:
+        if not 0 <= number <= MAX_PERIOD_NUMBER:
             self.fail("invalid")
         return number
 

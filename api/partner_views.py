@@ -19,7 +19,7 @@ from accounts.access import Capability
 from api import partner_selectors as selectors
 from api.base import ApiView, ListApiView
 from api.envelope import EnvelopeRenderer
-from api.filters import StrictBooleanFilter
+from api.filters import StrictBooleanFilter, StrictChoiceFilter
 from api.partner_serializers import (
     CommissionLineSerializer,
     PartnerClientSerializer,
@@ -30,8 +30,7 @@ from api.ranges import period_range
 from api.selectors import chain_for
 from api.views import RANGE_PARAMETERS
 from commissions.models import CommissionLine, RevenueComponent, StatementStatus
-from commissions.services.statement_documents import statement_filename
-from commissions.services.statements import statement_export
+from commissions.services.statements import statement_export_document
 from partners.models import ClientKind, Partner, PartnerClient
 from portal.services import statement_download
 
@@ -130,7 +129,7 @@ class PartnerListView(ListApiView):
 
 class PartnerClientFilter(django_filters.FilterSet):  # type: ignore[misc]
     chain_id = django_filters.CharFilter(field_name="chain_id", max_length=100, help_text="A chain id.")
-    kind = django_filters.ChoiceFilter(field_name="kind", choices=ClientKind.choices)
+    kind = StrictChoiceFilter(field_name="kind", choices=ClientKind.choices)
 
     class Meta:
         model = PartnerClient
@@ -173,13 +172,13 @@ class PartnerClientListView(ListApiView):
 
 
 class CommissionLineFilter(django_filters.FilterSet):  # type: ignore[misc]
-    component = django_filters.ChoiceFilter(
+    component = StrictChoiceFilter(
         field_name="revenue_component", choices=RevenueComponent.choices, help_text="The revenue component."
     )
     validator_key = django_filters.CharFilter(
         field_name="validator_key", max_length=100, help_text="Lines of this validator."
     )
-    statement_status = django_filters.ChoiceFilter(
+    statement_status = StrictChoiceFilter(
         field_name="statement__status",
         choices=StatementStatus.choices,
         help_text="Lines on statements with this status.",
@@ -264,6 +263,16 @@ class PartnerCommissionListView(ListApiView):
                 "adjustments": [],
                 "totals": {"lines_total": "40000000", "adjustments_total": "0", "total": "40000000"},
                 "unit": UNIT_EXAMPLE,
+                "documents": [
+                    {
+                        "format": "csv",
+                        "filename": "statement-northwind-staking-solana-mainnet-2025-09.csv",
+                        "content_type": "text/csv; charset=utf-8",
+                        "size": 812,
+                        "sha256": "9f2c4e1b7a3d5f60812e4c9b0d7a6f3e5c1b8a2d4f6e0c9b7a5d3f1e8c6b4a20",
+                        "created_at": "2025-10-02T09:00:00Z",
+                    }
+                ],
             },
             response_only=True,
         ),
@@ -289,6 +298,7 @@ class PartnerCommissionListView(ListApiView):
                 "adjustments": [],
                 "totals": {"lines_total": None, "adjustments_total": None, "total": None},
                 "unit": UNIT_EXAMPLE,
+                "documents": [],
             },
             response_only=True,
         ),
@@ -327,7 +337,22 @@ class CsvRenderer(BaseRenderer):
 @extend_schema(
     tags=["statements"],
     summary="Download a statement as CSV",
-    parameters=[MONTH_PARAMETER],
+    parameters=[
+        MONTH_PARAMETER,
+        *[
+            OpenApiParameter(
+                name,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description=f"A released statement's CSV: {description} (absent before release).",
+            )
+            for name, description in (
+                ("ETag", "the SHA-256 of the file as frozen at release, quoted"),
+                ("X-Content-SHA256", "the SHA-256 of the file as frozen at release, hex"),
+            )
+        ],
+    ],
     responses={
         (200, "text/csv"): OpenApiResponse(
             OpenApiTypes.STR,
@@ -340,7 +365,8 @@ class PartnerStatementExportView(ApiView):
     """The statement as a CSV file; every download is recorded in the audit log. Staff need
     export_statements and a scope covering every line of the statement (else 403). A partner user
     downloads its own statement once released or paid (before that: 404), the same file as in the
-    portal. Errors are JSON envelopes like everywhere else."""
+    portal. A released statement's file is the one frozen at release, byte for byte, with its
+    SHA-256 in ETag and X-Content-SHA256. Errors are JSON envelopes like everywhere else."""
 
     read_capabilities = EXPORTERS
     renderer_classes = [CsvRenderer]
@@ -353,11 +379,9 @@ class PartnerStatementExportView(ApiView):
         statement = selectors.exportable_statement(user, partner, chain, month)
         if selectors.acts_as_partner(user):
             document = statement_download(statement=statement, actor=user, export_format="csv", channel="api")
-            content, filename = document.content, document.filename
         else:
-            content = statement_export(statement=statement, actor=user).encode()
-            filename = statement_filename(statement, "csv")
-        return Response(content, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+            document = statement_export_document(statement=statement, actor=user)
+        return Response(document.content, headers=document.headers)
 
     def handle_exception(self, exc: Exception) -> Response:
         """Errors are answered in the JSON envelope, whatever was negotiated for the file."""

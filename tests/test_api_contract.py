@@ -276,3 +276,48 @@ def test_the_wsgi_application_loads_in_a_fresh_process() -> None:
     )
 
     assert loaded.returncode == 0, loaded.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["status=", "partner_id=", "status=active", "partner_id=12"],
+    ids=["empty", "empty-uuid", "case", "uuid"],
+)
+def test_a_choice_or_uuid_filter_sent_empty_or_wrong_is_refused(query: str) -> None:
+    response = finance_client().get(f"/v1/agreements?{query}")
+
+    assert response.status_code == 400
+    assert query.split("=")[0] in body(response)["error"]["details"]
+
+
+@pytest.mark.parametrize(
+    ("amount", "accepted"),
+    [
+        ("40000000", True),
+        (40000000, True),
+        ("0" * 34 + "1" * 30, True),
+        ("1" * 31, False),
+        (" 5", False),
+        (-5, False),
+    ],
+)
+def test_whole_amounts_are_read_as_declared(amount: Any, accepted: bool) -> None:
+    from rest_framework.exceptions import ValidationError
+
+    from api.fields import WholeAmountInputField
+
+    field = WholeAmountInputField()
+    if accepted:
+        assert field.to_internal_value(amount) == int(amount)
+    else:
+        with pytest.raises(ValidationError):
+            field.to_internal_value(amount)
+
+
+def test_a_tier_configuration_is_declared_in_full(schema: dict[str, Any]) -> None:
+    tier_config = schema["components"]["schemas"]["RuleInputRequest"]["properties"]["tier_config"]
+
+    assert tier_config["required"] == ["basis", "mode", "tiers"]
+    assert tier_config["additionalProperties"] is False
+    rate = tier_config["properties"]["tiers"]["items"]["properties"]["rate_bps"]
+    assert rate == {"type": "integer", "minimum": 0, "maximum": 10000}
