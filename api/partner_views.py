@@ -30,7 +30,8 @@ from api.ranges import period_range
 from api.selectors import chain_for
 from api.views import RANGE_PARAMETERS
 from commissions.models import CommissionLine, RevenueComponent, StatementStatus
-from commissions.services.statements import statement_export_document
+from commissions.services.statement_documents import statement_filename
+from commissions.services.statements import statement_export
 from partners.models import ClientKind, Partner, PartnerClient
 from portal.services import statement_download
 
@@ -263,16 +264,6 @@ class PartnerCommissionListView(ListApiView):
                 "adjustments": [],
                 "totals": {"lines_total": "40000000", "adjustments_total": "0", "total": "40000000"},
                 "unit": UNIT_EXAMPLE,
-                "documents": [
-                    {
-                        "format": "csv",
-                        "filename": "statement-northwind-staking-solana-mainnet-2025-09.csv",
-                        "content_type": "text/csv; charset=utf-8",
-                        "size": 812,
-                        "sha256": "9f2c4e1b7a3d5f60812e4c9b0d7a6f3e5c1b8a2d4f6e0c9b7a5d3f1e8c6b4a20",
-                        "created_at": "2025-10-02T09:00:00Z",
-                    }
-                ],
             },
             response_only=True,
         ),
@@ -298,7 +289,6 @@ class PartnerCommissionListView(ListApiView):
                 "adjustments": [],
                 "totals": {"lines_total": None, "adjustments_total": None, "total": None},
                 "unit": UNIT_EXAMPLE,
-                "documents": [],
             },
             response_only=True,
         ),
@@ -337,22 +327,7 @@ class CsvRenderer(BaseRenderer):
 @extend_schema(
     tags=["statements"],
     summary="Download a statement as CSV",
-    parameters=[
-        MONTH_PARAMETER,
-        *[
-            OpenApiParameter(
-                name,
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                response=[200],
-                description=f"A released statement's CSV: {description} (absent before release).",
-            )
-            for name, description in (
-                ("ETag", "the SHA-256 of the file as frozen at release, quoted"),
-                ("X-Content-SHA256", "the SHA-256 of the file as frozen at release, hex"),
-            )
-        ],
-    ],
+    parameters=[MONTH_PARAMETER],
     responses={
         (200, "text/csv"): OpenApiResponse(
             OpenApiTypes.STR,
@@ -365,8 +340,7 @@ class PartnerStatementExportView(ApiView):
     """The statement as a CSV file; every download is recorded in the audit log. Staff need
     export_statements and a scope covering every line of the statement (else 403). A partner user
     downloads its own statement once released or paid (before that: 404), the same file as in the
-    portal. A released statement's file is the one frozen at release, byte for byte, with its
-    SHA-256 in ETag and X-Content-SHA256. Errors are JSON envelopes like everywhere else."""
+    portal. Errors are JSON envelopes like everywhere else."""
 
     read_capabilities = EXPORTERS
     renderer_classes = [CsvRenderer]
@@ -379,9 +353,11 @@ class PartnerStatementExportView(ApiView):
         statement = selectors.exportable_statement(user, partner, chain, month)
         if selectors.acts_as_partner(user):
             document = statement_download(statement=statement, actor=user, export_format="csv", channel="api")
+            content, filename = document.content, document.filename
         else:
-            document = statement_export_document(statement=statement, actor=user)
-        return Response(document.content, headers=document.headers)
+            content = statement_export(statement=statement, actor=user).encode()
+            filename = statement_filename(statement, "csv")
+        return Response(content, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
     def handle_exception(self, exc: Exception) -> Response:
         """Errors are answered in the JSON envelope, whatever was negotiated for the file."""
