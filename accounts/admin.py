@@ -155,7 +155,7 @@ class AuditLogAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[Audit
 
 
 def _value_cell(value: Any) -> SafeString:
-    return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', display_value(value))
+    return format_html('<pre class="aurora-pre aurora-pre-cell">{}</pre>', display_value(value))
 
 
 def audit_changes_html(diff: SnapshotDiff) -> SafeString:

@@ -9,10 +9,11 @@ from aurora.common.admin import ReadOnlyAdminMixin, pretty_json
 from ingestion.models import IngestionRun, IngestionStatus, StagingPayload
 
 FAILURE_COLUMNS = ("validator", "provider", "data_type", "kind", "endpoint", "reason")
-STATUS_COLOURS: dict[str, str] = {
-    IngestionStatus.SUCCESS: "var(--message-success-fg, #2e7d32)",
-    IngestionStatus.PARTIAL: "var(--message-warning-fg, #b26a00)",
-    IngestionStatus.FAILED: "var(--error-fg, #ba2121)",
+# Classes of static/aurora/admin.css (a style attribute would be refused by the CSP).
+STATUS_CLASSES: dict[str, str] = {
+    IngestionStatus.SUCCESS: "aurora-status-ok",
+    IngestionStatus.PARTIAL: "aurora-status-warn",
+    IngestionStatus.FAILED: "aurora-status-bad",
 }
 
 
@@ -58,10 +59,10 @@ class IngestionRunAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[I
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: IngestionRun) -> SafeString:
-        colour = STATUS_COLOURS.get(obj.status)
-        if colour is None:
+        status_class = STATUS_CLASSES.get(obj.status)
+        if status_class is None:
             return format_html("{}", obj.get_status_display())
-        return format_html('<strong style="color: {}">{}</strong>', colour, obj.get_status_display())
+        return format_html('<strong class="{}">{}</strong>', status_class, obj.get_status_display())
 
     @admin.display(description="duration")
     def duration(self, obj: IngestionRun) -> str:

@@ -143,7 +143,7 @@ class JobAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[Job]):
     def error_display(self, obj: Job) -> SafeString:
         if not obj.error:
             return format_html("{}", "-")
-        return format_html('<pre style="white-space: pre-wrap">{}</pre>', obj.error)
+        return format_html('<pre class="aurora-pre">{}</pre>', obj.error)
 
     @admin.display(description="runs")
     def runs_table(self, obj: Job) -> SafeString:

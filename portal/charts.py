@@ -59,7 +59,7 @@ def monthly_bars(rows: Sequence[MonthRow], chain: Chain) -> SafeString:
                 _at(bar),
                 _at(height),
                 "bar provisional" if row.provisional else "bar",
-                f"fill:url(#hatch-{key})" if row.provisional else "",
+                f"url(#hatch-{key})" if row.provisional else "currentColor",
                 label,
                 _at(x + bar / 2),
                 HEIGHT - BOTTOM + 16,
@@ -69,7 +69,7 @@ def monthly_bars(rows: Sequence[MonthRow], chain: Chain) -> SafeString:
     body = format_html_join(
         "",
         '<g role="listitem" aria-label="{6}"><rect x="{0}" y="{1}" width="{2}" height="{3}" class="{4}" '
-        'style="{5}"><title>{6}</title></rect>'
+        'fill="{5}"><title>{6}</title></rect>'
         '<text x="{7}" y="{8}" class="axis" text-anchor="middle">{9}</text></g>',
         bars,
     )

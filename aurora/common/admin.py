@@ -104,7 +104,7 @@ class CurrentRowFilter(admin.SimpleListFilter):
 def pretty_json(value: Any) -> SafeString:
     """A JSON document indented in a <pre>, escaped."""
     return format_html(
-        '<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2, sort_keys=True)
+        '<pre class="aurora-pre">{}</pre>', json.dumps(value, indent=2, sort_keys=True)
     )
 
 
