@@ -103,9 +103,7 @@ class CurrentRowFilter(admin.SimpleListFilter):
 
 def pretty_json(value: Any) -> SafeString:
     """A JSON document indented in a <pre>, escaped."""
-    return format_html(
-        '<pre class="aurora-pre">{}</pre>', json.dumps(value, indent=2, sort_keys=True)
-    )
+    return format_html('<pre class="aurora-pre">{}</pre>', json.dumps(value, indent=2, sort_keys=True))
 
 
 @admin.display(boolean=True, description="current")
