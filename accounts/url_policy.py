@@ -21,7 +21,7 @@ class UrlPolicy:
     action: str | None = None
     app: str | None = None  # an admin app index: staff who may view any of its models
     partner: bool = False  # a partner portal page: partner users, their own rows; others redirected
-    post_only: bool = False  # answers POST only (GET: 405)
+    post_only: bool = False  # has no GET: 405 for every caller, before any role check
     api: tuple[Capability, ...] | None = None  # a /v1/ endpoint: users holding any of these (GET)
 
 
@@ -73,10 +73,10 @@ NAMED: dict[str, UrlPolicy] = {
     "api:agreements": api(Capability.VIEW_COMMISSIONS),
     "api:agreement": api(Capability.VIEW_COMMISSIONS),
     "api:agreement_versions": api(Capability.VIEW_COMMISSIONS),
-    "api:agreement_status": api(Capability.VIEW_COMMISSIONS),  # POST only (edit_agreements)
+    "api:agreement_status": UrlPolicy(post_only=True),  # POST only (edit_agreements): GET is 405
     "api:overrides": api(Capability.VIEW_COMMISSIONS),
-    "api:override": api(Capability.VIEW_COMMISSIONS),  # DELETE only (override_lines)
-    "api:recompute": api(Capability.RECOMPUTE),  # POST only
+    "api:override": UrlPolicy(post_only=True),  # DELETE only (override_lines): GET is 405
+    "api:recompute": UrlPolicy(post_only=True),  # POST only: GET is 405
     "api:job": api(Capability.VIEW_OPERATIONS, Capability.RECOMPUTE),
     "api:ingestion_health": api(Capability.VIEW_OPERATIONS),
     "admin:login": PUBLIC,
