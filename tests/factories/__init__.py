@@ -26,6 +26,7 @@ from .commissions import (
     ClientStakeSnapshotFactory,
     CommissionLineFactory,
     ComputationRunFactory,
+    StatementDocumentFactory,
     StatementFactory,
     ValidatorPnlFactory,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "ReconciliationFindingFactory",
     "ReconciliationReportFactory",
     "StagingPayloadFactory",
+    "StatementDocumentFactory",
     "StatementFactory",
     "UserFactory",
     "ValidatorIdentityFactory",

@@ -1,3 +1,4 @@
+import hashlib
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,8 +19,11 @@ from commissions.models import (
     CommissionLine,
     ComputationRun,
     ComputationStatus,
+    DocumentFormat,
     RevenueComponent,
     Statement,
+    StatementDocument,
+    StatementStatus,
     ValidatorPnl,
 )
 
@@ -121,6 +125,25 @@ class StatementFactory(DjangoModelFactory[Statement]):
     month = factory.Sequence(lambda n: f"{2020 + n // 12}-{n % 12 + 1:02d}")
     total_commission_native = Decimal("40000000")
     line_count = 1
+
+
+class StatementDocumentFactory(DjangoModelFactory[StatementDocument]):
+    """A released statement's frozen partner CSV (a stand-in body; its hash and size match)."""
+
+    class Meta:
+        model = StatementDocument
+
+    statement = factory.SubFactory(
+        StatementFactory, status=StatementStatus.RELEASED, released_at=factory.LazyFunction(timezone.now)
+    )
+    partner = factory.SelfAttribute("statement.partner")
+    document_format = DocumentFormat.PARTNER_CSV
+    filename = "statement.csv"
+    content_type = "text/csv; charset=utf-8"
+    content = b"partner,Example Partner\n"
+    sha256 = factory.LazyAttribute(lambda o: hashlib.sha256(o.content).hexdigest())
+    size = factory.LazyAttribute(lambda o: len(o.content))
+    snapshot = factory.LazyFunction(dict)
 
 
 class CommissionLineFactory(DjangoModelFactory[CommissionLine]):
