@@ -225,11 +225,11 @@ AURORA_AUDIT_CHECKPOINT_KEY: str = env.str("AURORA_AUDIT_CHECKPOINT_KEY", defaul
 AURORA_RECORDINGS_DIR = Path(
     env.str("AURORA_RECORDINGS_DIR", default=str(BASE_DIR / "ingestion" / "recordings"))
 )
+# Set in the environment (or an env file), it wins over a replay provider's `recordings_dir` option.
+AURORA_RECORDINGS_DIR_FROM_ENV: bool = bool(env.str("AURORA_RECORDINGS_DIR", default=""))
 
 # Celery: Redis is the broker; tasks and schedules arrive with the orchestration layer.
 # Probe the providers (manage.py check_providers) when a worker starts; warnings only.
-# Set in the environment (or an env file), it wins over a replay provider's `recordings_dir` option.
-AURORA_RECORDINGS_DIR_FROM_ENV: bool = bool(env.str("AURORA_RECORDINGS_DIR", default=""))
 AURORA_CHECK_PROVIDERS_AT_WORKER_START: bool = env.bool(
     "AURORA_CHECK_PROVIDERS_AT_WORKER_START", default=True
 )

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from accounts.admin_scope import ScopedAdminMixin
 from aurora.common.admin import CurrentRowFilter, ReadOnlyAdminMixin, amount_column, is_current, pretty_json
@@ -18,8 +19,10 @@ from canonical.models import (
     ReconciliationFinding,
     ReconciliationReport,
 )
+from canonical.services import shortfall
 
 _Record = TypeVar("_Record", bound=CanonicalRecord)
+WHY_NOT_SUCCESS_CHARS = 160
 
 
 class CanonicalAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[_Record]):
@@ -114,6 +117,7 @@ class NormalizationRunAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "items_failed",
         "duration_seconds",
         "findings",
+        "why_not_success",
     ]
     list_filter = ["status", "chain"]
     list_select_related = ["chain", "period", "report"]
@@ -136,6 +140,10 @@ class NormalizationRunAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
             report.warning_count,
             report.info_count,
         )
+
+    @admin.display(description="why not SUCCESS")
+    def why_not_success(self, obj: NormalizationRun) -> str:
+        return Truncator(shortfall(obj)).chars(WHY_NOT_SUCCESS_CHARS)
 
     @admin.display(description="items without usable data")
     def failure_list(self, obj: NormalizationRun) -> Any:

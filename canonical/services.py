@@ -42,13 +42,20 @@ from canonical.normalization.plan import NormalizationError, NormalizationPlan, 
 from canonical.normalization.validator import normalize_validator
 from canonical.writing import PeriodWriter
 from chains.models import Period
+from ingestion.models import IngestionRun, IngestionStatus
 from ingestion.services import few_collections
 
 logger = logging.getLogger(__name__)
 
 MAX_RECORDED_FAILURES = 200
 
-__all__ = ["NormalizationError", "normalization_plan", "normalize_period", "normalize_range"]
+__all__ = [
+    "NormalizationError",
+    "normalization_plan",
+    "normalize_period",
+    "normalize_range",
+    "shortfall",
+]
 
 
 def normalize_range(
@@ -117,6 +124,7 @@ def _normalize(
     ctx = RunContext(
         plan=plan, period=period, info=period_info(period), run=run, now=timezone.now(), writer=writer
     )
+    ingestion_gap = incomplete_ingestion(plan, period)
     with ctx.timed("load"):
         staged = staged_inputs(period)
         known = {
@@ -188,9 +196,47 @@ def _normalize(
             )
         _report(ctx)
         run.timings = {phase: round(seconds, 3) for phase, seconds in ctx.timings.items()}
-        _finish(run, started)
+        if ingestion_gap:
+            run.error_message = ingestion_gap
+        _finish(run, started, status=NormalizationStatus.PARTIAL if ingestion_gap else None)
 
     return finish
+
+
+UNFINISHED_INGESTION = (IngestionStatus.PARTIAL, IngestionStatus.FAILED)
+
+
+def incomplete_ingestion(plan: NormalizationPlan, period: Period) -> str | None:
+    """Why the period's staged input is incomplete for the plan's validators, or None.
+
+    The newest ingestion run that tried items speaks for the period: a later run that staged the
+    missing items succeeds. Runs that tried nothing (a period left to another process) say nothing.
+    """
+    latest = (
+        IngestionRun.objects.filter(period=period, items_total__gt=0)
+        .exclude(status__in=[IngestionStatus.RUNNING, IngestionStatus.PENDING])
+        .order_by("-started_at")
+        .first()
+    )
+    if latest is None or latest.status not in UNFINISHED_INGESTION:
+        return None
+    planned = {identity.validator_key for identity in plan.validators}
+    failed = {str(failure.get("validator")) for failure in latest.failures}
+    every_failure_listed = len(latest.failures) >= latest.items_failed
+    if latest.status == IngestionStatus.PARTIAL and every_failure_listed and not failed & planned:
+        return None
+    return f"input ingestion run {latest.pk} was {latest.status}: {latest.error_message or 'no details'}"
+
+
+def shortfall(run: NormalizationRun) -> str:
+    """Why the run is not SUCCESS ("" if it is): its error, else its items without usable data."""
+    if run.status == NormalizationStatus.SUCCESS:
+        return ""
+    if run.error_message:
+        return run.error_message
+    if run.items_failed:
+        return f"{run.items_failed} items had no usable staged data"
+    return "no details recorded"
 
 
 def _carried_findings(ctx: RunContext, inputs: list[NormalizedInput]) -> list[ReconciliationFinding]:

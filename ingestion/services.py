@@ -391,9 +391,25 @@ def ingest_period(
                     _record(run, _written(job, error), options)
             for job, error in stager.finish():
                 _record(run, _written(job, error), options)
+        except Exception as error:
+            _stopped(run, error)
+            raise
         finally:
             stager.close()
         return _finish(run)
+
+
+def _stopped(run: IngestionRun, error: Exception) -> None:
+    """A run cut short by an error no item could absorb ends FAILED with it, never left RUNNING."""
+    run.status = IngestionStatus.FAILED
+    done = run.items_succeeded + run.items_failed + run.items_skipped
+    run.error_message = (
+        f"the run stopped after {done} of {run.items_total} items: {type(error).__name__}: {error}"
+    )
+    run.records_staged = StagingPayload.objects.filter(run=run).count()
+    run.completed_at = timezone.now()
+    run.save()
+    audit_run(run, AuditAction.INGESTION_RUN)
 
 
 def _abandon_stale_runs(period: Period) -> None:

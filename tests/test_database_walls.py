@@ -38,6 +38,7 @@ PARTNER_TABLES = {
     "agreements": "partner_id",
     "partner_commission_lines": "partner_id",
     "partner_commission_statements": "partner_id",
+    "partner_statement_documents": "partner_id",
     "client_stake_snapshots": "partner_id",
     "commissions_historicalagreement": "partner_id",
     "commissions_historicalstatement": "partner_id",
@@ -283,6 +284,7 @@ def partner_world() -> tuple[Any, Any]:
         f.AgreementRuleFactory(agreement=agreement)
         f.CommissionLineFactory(partner=partner)
         f.StatementFactory(partner=partner)
+        f.StatementDocumentFactory(statement__partner=partner)
         f.PartnerClientFactory(partner=partner)
         f.ClientStakeSnapshotFactory(partner=partner)
     return a, b

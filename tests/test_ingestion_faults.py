@@ -13,17 +13,22 @@ sleep only records, nothing sleeps for real.
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from django.conf import settings
 from django.db import transaction
 
 from chains.models import Period, Provider
 from ingestion.models import DataType, IngestionRun, IngestionStatus, StagingPayload
+from ingestion.providers.base import ProviderAdapter
 from ingestion.providers.http import reset_provider_state
+from ingestion.providers.registry import TransportMode
 from ingestion.services import IngestOptions, ingest_range
 from ingestion.simulated.solana import SimulatedSolana
 from tests.solana_demo import CHAIN, VALIDATORS, delete_staged
@@ -702,3 +707,114 @@ def test_a_rerun_after_the_faults_are_gone_stages_only_the_missing_items_and_mat
     (fresh,) = ingest(SimulatedSolana())
     assert fresh.status == IngestionStatus.SUCCESS
     assert staging_rows() == rows
+
+
+# ---- damaged recordings and unexpected errors -----------------------------------------------------
+
+
+@pytest.fixture
+def recordings(tmp_path: Path) -> Path:
+    """A copy of the shipped recordings, free to damage."""
+    shutil.copytree(Path(settings.AURORA_RECORDINGS_DIR) / CHAIN, tmp_path / CHAIN)
+    return tmp_path
+
+
+def replay_epoch(recordings: Path) -> IngestionRun:
+    options = IngestOptions(mode=TransportMode.REPLAY, recordings=recordings, sleep=lambda _s: None)
+    (run,) = ingest_range(chain_id=CHAIN, first=EPOCH, last=EPOCH, options=options)
+    return run
+
+
+@pytest.mark.parametrize(
+    ("damaged", "reason"),
+    [
+        (b'{"request": {"http": "GET", "path": "/validator/', "line 1: not JSON ("),
+        (b'{"request": "\xff\xfe"}', "line 1: not UTF-8 (byte 0xff at column 14)"),
+        (b'["not", "a", "call"]', "line 1: not a recorded call"),
+    ],
+    ids=["truncated-json", "not-utf8", "wrong-shape"],
+)
+def test_an_undecodable_recording_line_fails_its_item_and_the_run_is_partial(
+    recordings: Path, damaged: bytes, reason: str
+) -> None:
+    path = recordings / CHAIN / "stakewiz" / str(EPOCH) / f"{ALPHA}.jsonl"
+    path.write_bytes(damaged + b"\n")
+
+    run = replay_epoch(recordings)
+
+    assert run.status == IngestionStatus.PARTIAL, run.error_message
+    (failure,) = run.failures
+    assert (failure["validator"], failure["provider"], failure["data_type"]) == (ALPHA, "stakewiz", "META")
+    assert (failure["kind"], failure["endpoint"]) == ("bad_response", f"GET /validator/{ALPHA}")
+    assert f"unreadable recording {path} ({reason}" in failure["reason"], failure
+    assert run.items_failed == 1 and run.items_succeeded == ITEMS - 1
+    assert not StagingPayload.objects.filter(
+        run=run, validator_key=ALPHA, provider__provider_name="stakewiz"
+    ).exists()
+
+
+def test_a_damaged_line_next_to_the_recorded_call_does_not_hide_it(recordings: Path) -> None:
+    path = recordings / CHAIN / "stakewiz" / str(EPOCH) / f"{ALPHA}.jsonl"
+    path.write_bytes(b"\xff garbage\n" + path.read_bytes())
+
+    run = replay_epoch(recordings)
+
+    assert run.status == IngestionStatus.SUCCESS, run.error_message
+
+
+def test_a_recording_where_nothing_decodes_fails_the_run_instead_of_leaving_it_running(
+    recordings: Path,
+) -> None:
+    for path in (recordings / CHAIN / "stakewiz" / str(EPOCH)).glob("*.jsonl"):
+        path.write_bytes(b"not json\n")
+    options = IngestOptions(mode=TransportMode.REPLAY, recordings=recordings, sleep=lambda _s: None)
+
+    (run,) = ingest_range(
+        chain_id=CHAIN, first=EPOCH, last=EPOCH, provider_names=["stakewiz"], options=options
+    )
+
+    assert run.status == IngestionStatus.FAILED, run.error_message
+    assert run.items_failed == run.items_total == len(VALIDATORS) and run.completed_at is not None
+    assert {failure["kind"] for failure in run.failures} == {"bad_response"}
+    assert not IngestionRun.objects.filter(status=IngestionStatus.RUNNING).exists()
+
+
+def test_a_live_body_that_is_not_utf8_fails_its_item_as_a_bad_response() -> None:
+    clean = clean_items()
+
+    def garbled(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, content=b'{"name": "\xff\xfe"}', headers={"content-type": "application/json"}
+        )
+
+    (run,) = ingest(SimulatedSolana(), stakewiz=garbled)
+
+    expected = {
+        (validator, "stakewiz", "META"): ("bad_response", f"GET /validator/{validator}", "body is not JSON")
+        for validator in VALIDATORS
+    }
+    assert_run(run, IngestionStatus.PARTIAL, expected, clean)
+
+
+def test_an_unexpected_error_mid_run_ends_the_run_failed_with_the_error(
+    recordings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetch = ProviderAdapter.fetch
+    calls: list[DataType] = []
+
+    def fetch_then_break(self: ProviderAdapter, data_type: DataType, *args: Any) -> Any:
+        calls.append(data_type)
+        if len(calls) == 4:
+            raise RuntimeError("disk on fire")
+        return fetch(self, data_type, *args)
+
+    monkeypatch.setattr(ProviderAdapter, "fetch", fetch_then_break)
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        replay_epoch(recordings)
+
+    (run,) = IngestionRun.objects.filter(period__period_identifier=str(EPOCH))
+    assert run.status == IngestionStatus.FAILED and run.completed_at is not None
+    assert run.error_message is not None
+    assert run.error_message.startswith("the run stopped after ")
+    assert run.error_message.endswith(f" of {ITEMS} items: RuntimeError: disk on fire")

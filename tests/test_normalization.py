@@ -29,7 +29,7 @@ from canonical.models import (
 from canonical.normalization import history
 from canonical.services import NormalizationError, normalization_plan, normalize_period, normalize_range
 from chains.models import Chain, ChainProviderMapping, Period, Provider, ValidatorIdentity
-from ingestion.models import DataType, StagingPayload
+from ingestion.models import DataType, IngestionRun, IngestionStatus, StagingPayload
 from ingestion.simulated.solana import SimulatedSolana
 from tests.solana_demo import CHAIN, EPOCHS, MANIFEST, VALIDATORS, delete_staged, load_registry, replay
 
@@ -654,3 +654,116 @@ def test_outside_a_transaction_a_period_is_written_by_its_own_connection_and_com
         CanonicalValidatorFees, validator_key=ALPHA, period__period_identifier="851"
     ).get().total_fees_native == (WORLD.block_fees(ALPHA, 851))
     assert NormalizationRun.objects.get(pk=runs[0].pk).report.summary
+
+
+VALIDATOR_REWARDS = "GET /api/v1/validator_rewards"
+
+
+def partial_ingestion(epoch: str, *, validator: str = ALPHA) -> IngestionRun:
+    """A newer ingestion of the epoch that could not fetch one of the validator's items."""
+    period = Period.objects.get(chain_id=CHAIN, period_identifier=epoch)
+    run = IngestionRun.objects.create(
+        chain_id=CHAIN,
+        period=period,
+        status=IngestionStatus.PARTIAL,
+        items_total=21,
+        items_succeeded=0,
+        items_skipped=20,
+        items_failed=1,
+        failures=[
+            {
+                "validator": validator,
+                "provider": "jito",
+                "data_type": "MEV",
+                "kind": "http",
+                "endpoint": VALIDATOR_REWARDS,
+                "reason": "HTTP 500: upstream",
+            }
+        ],
+        error_message=f"1 of 21 items failed; first: {validator} jito MEV: {VALIDATOR_REWARDS} HTTP 500",
+    )
+    return completed(run)
+
+
+def completed(run: IngestionRun) -> IngestionRun:
+    run.completed_at = run.started_at
+    run.save(update_fields=["completed_at"])
+    return run
+
+
+def test_a_period_whose_ingestion_was_partial_is_normalized_partial_with_the_reason(staged: None) -> None:
+    ingestion = partial_ingestion("851")
+
+    first, second = normalize(850, 851)
+
+    assert first.status == NormalizationStatus.SUCCESS and not first.error_message
+    assert second.status == NormalizationStatus.PARTIAL
+    assert (
+        second.error_message == f"input ingestion run {ingestion.pk} was PARTIAL: {ingestion.error_message}"
+    )
+
+
+def test_the_normalize_command_fails_naming_the_partial_periods_and_why(
+    staged: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ingestion = partial_ingestion("851")
+
+    with pytest.raises(CommandError) as caught:
+        call_command("normalize", "--chain", CHAIN, "--from-period", "850", "--to-period", "851")
+
+    message = str(caught.value)
+    assert (
+        f"period 851: PARTIAL: input ingestion run {ingestion.pk} was PARTIAL: 1 of 21 items failed"
+        in message
+    )
+    assert "period 850" not in message
+    assert "period 851: PARTIAL" in capsys.readouterr().out
+
+
+def test_a_partial_ingestion_of_other_validators_does_not_make_a_validator_s_normalization_partial(
+    staged: None,
+) -> None:
+    partial_ingestion("851", validator=BETA)
+
+    (run,) = normalize(851, 851, validator_keys=[ALPHA])
+
+    assert run.status == NormalizationStatus.SUCCESS
+
+
+def test_a_rerun_that_completes_the_ingestion_makes_the_normalization_succeed_again(staged: None) -> None:
+    partial_ingestion("851")
+    assert normalize(851, 851)[0].status == NormalizationStatus.PARTIAL
+    completed(
+        IngestionRun.objects.create(
+            chain_id=CHAIN,
+            period=Period.objects.get(chain_id=CHAIN, period_identifier="851"),
+            status=IngestionStatus.SUCCESS,
+            items_total=21,
+            items_skipped=20,
+            items_succeeded=1,
+        )
+    )
+
+    (run,) = normalize(851, 851)
+
+    assert run.status == NormalizationStatus.SUCCESS
+
+
+def test_the_admin_list_of_normalization_runs_shows_a_partial_period_and_why(staged: None) -> None:
+    from django.test import Client
+
+    from accounts.models import Role
+    from tests import factories as f
+
+    ingestion = partial_ingestion("851")
+    normalize(850, 851)
+    client = Client()
+    client.force_login(f.UserFactory(username="ops-normalization", role=Role.OPS, is_staff=True))
+
+    response = client.get("/admin/canonical/normalizationrun/", {"status__exact": "PARTIAL"})
+
+    assert response.status_code == 200
+    listing = response.content.decode()
+    assert "Why not SUCCESS" in listing
+    assert f"input ingestion run {ingestion.pk} was PARTIAL: 1 of 21 items failed" in listing
+    assert listing.count('class="field-why_not_success"') == 1  # 851 only; 850 succeeded

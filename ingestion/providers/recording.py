@@ -21,11 +21,55 @@ from typing import Any
 import httpx
 
 from aurora.common.hashing import canonical_json, parse_json
-from ingestion.providers.errors import RecordingMissing
+from ingestion.providers.errors import ProviderBadResponse, RecordingMissing
 from ingestion.providers.http import SCOPE_EXTENSION
 
 _SCOPE_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
 _CACHED_SCOPES = 4
+_LISTED_UNREADABLE_LINES = 3
+
+Entries = dict[str, dict[str, Any]]
+
+
+def _recorded_call(raw: bytes) -> dict[str, Any]:
+    """One line of a recording; ValueError saying why it is unusable."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 (byte 0x{raw[error.start]:02x} at column {error.start + 1})") from None
+    try:
+        entry = parse_json(text)
+    except ValueError as error:
+        raise ValueError(f"not JSON ({str(error)[:120]})") from None
+    status = entry.get("status") if isinstance(entry, dict) else None
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("request"), dict)
+        or "response" not in entry
+        or not isinstance(status, int)
+        or isinstance(status, bool)
+    ):
+        raise ValueError("not a recorded call (an object with request, status and response)")
+    return entry
+
+
+def read_scope(path: Path) -> tuple[Entries, list[str]]:
+    """The recorded calls of a scope file by request (the newest wins), and its unreadable lines
+    as `line N: why`: one damaged line must not hide the calls recorded next to it."""
+    entries: Entries = {}
+    unreadable: list[str] = []
+    if not path.exists():
+        return entries, unreadable
+    for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            entry = _recorded_call(raw)
+        except ValueError as error:
+            unreadable.append(f"line {number}: {error}")
+            continue
+        entries[canonical_json(entry["request"])] = entry
+    return entries, unreadable
 
 
 def scope_path(directory: Path, scope: str) -> Path:
@@ -149,34 +193,48 @@ class ReplayTransport(httpx.BaseTransport):
         self.directory = directory
         self.provider = provider
         self.ignored_params = ignored_params
-        self._cache: OrderedDict[Path, dict[str, dict[str, Any]]] = OrderedDict()
+        self._cache: OrderedDict[Path, tuple[Entries, list[str]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _entries(self, path: Path) -> dict[str, dict[str, Any]]:
+    def _entries(self, path: Path) -> Entries:
         with self._lock:
             if path in self._cache:
                 self._cache.move_to_end(path)
-                return self._cache[path]
-            entries: dict[str, dict[str, Any]] = {}
-            if path.exists():
-                with path.open(encoding="utf-8") as handle:
-                    for line in handle:
-                        if line.strip():
-                            entry = parse_json(line)
-                            entries[canonical_json(entry["request"])] = entry  # the newest wins
-            self._cache[path] = entries
+                return self._cache[path][0]
+            self._cache[path] = read_scope(path)
             while len(self._cache) > _CACHED_SCOPES:
                 self._cache.popitem(last=False)
-            return entries
+            return self._cache[path][0]
 
-    def _lookup(self, entries: dict[str, dict[str, Any]], key: dict[str, Any], path: Path) -> dict[str, Any]:
+    def _unreadable(self, path: Path) -> list[str]:
+        with self._lock:
+            cached = self._cache.get(path)
+        return cached[1] if cached else []
+
+    def _lookup(self, entries: Entries, key: dict[str, Any], path: Path, *, rpc: bool) -> dict[str, Any]:
         entry = entries.get(canonical_json(key))
+        what = str(key.get("rpc") or f"{key.get('http')} {key.get('path')}")
+        unreadable = self._unreadable(path) if entry is None else []
+        if unreadable:
+            # The call may be on a damaged line: the recorded answer is unusable, not absent.
+            listed = "; ".join(unreadable[:_LISTED_UNREADABLE_LINES])
+            more = len(unreadable) - _LISTED_UNREADABLE_LINES
+            raise ProviderBadResponse(
+                provider=self.provider,
+                endpoint=what,
+                reason=f"unreadable recording {path} ({listed}{f'; {more} more' if more > 0 else ''})",
+            )
         if entry is None:
-            what = key.get("rpc") or f"{key.get('http')} {key.get('path')}"
             raise RecordingMissing(
                 provider=self.provider,
-                endpoint=str(what),
+                endpoint=what,
                 reason=f"no recording of {canonical_json(key)[:160]} in {path}",
+            )
+        if rpc and not isinstance(entry["response"], dict):
+            raise ProviderBadResponse(
+                provider=self.provider,
+                endpoint=what,
+                reason=f"recording in {path} holds no JSON-RPC answer object",
             )
         return entry
 
@@ -188,11 +246,12 @@ class ReplayTransport(httpx.BaseTransport):
         if _is_rpc_batch(sent):
             answers = []
             for call, key in zip(sent, keys, strict=True):
-                entry = self._lookup(entries, key, path)
+                entry = self._lookup(entries, key, path, rpc=True)
                 answers.append({**entry["response"], "id": call.get("id")})
             return _json_response(200, answers)
-        entry = self._lookup(entries, keys[0], path)
+        rpc = isinstance(sent, dict) and sent.get("jsonrpc") == "2.0"
+        entry = self._lookup(entries, keys[0], path, rpc=rpc)
         body = entry["response"]
-        if isinstance(sent, dict) and sent.get("jsonrpc") == "2.0":
+        if rpc:
             body = {**body, "id": sent.get("id")}
         return _json_response(int(entry["status"]), body)

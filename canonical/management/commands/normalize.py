@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from canonical.models import NormalizationRun, NormalizationStatus
-from canonical.services import NormalizationError, normalize_range
+from canonical.services import NormalizationError, normalize_range, shortfall
 
 
 def describe(run: NormalizationRun) -> str:
@@ -24,7 +24,11 @@ def describe(run: NormalizationRun) -> str:
 
 
 class Command(BaseCommand):
-    help = "Normalize staged payloads of final periods into the canonical tables and reconcile them."
+    help = (
+        "Normalize staged payloads of final periods into the canonical tables and reconcile them. "
+        "Exits 1, naming each period and why, when a period is not normalized in full: FAILED, or "
+        "PARTIAL (its input ingestion was PARTIAL or FAILED, or staged data was unusable)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--chain", required=True, help="chain id from chains.yaml, e.g. solana-mainnet")
@@ -50,7 +54,12 @@ class Command(BaseCommand):
         for run in runs:
             style = self.style.SUCCESS if run.status == NormalizationStatus.SUCCESS else self.style.WARNING
             self.stdout.write(style(describe(run)))
-        if any(run.status == NormalizationStatus.FAILED for run in runs):
+        unfinished = [run for run in runs if run.status != NormalizationStatus.SUCCESS]
+        if unfinished:
             raise CommandError(
-                "some periods failed; see the runs above (and normalization runs in the admin)"
+                "some periods were not normalized in full (see the normalization runs in the admin):\n  "
+                + "\n  ".join(
+                    f"period {run.period.period_identifier}: {run.status}: {shortfall(run)}"
+                    for run in unfinished
+                )
             )
