@@ -24,7 +24,7 @@ from accounts.access import Capability, has_capability
 from accounts.admin_scope import ScopedAdminMixin
 from aurora.common.admin import ChoicesOncePerPageMixin
 from chains.models import Chain, ChainProviderMapping, Period, PeriodType, Provider, ValidatorIdentity
-from chains.registry import RegistryError
+from chains.registry import RegistryError, provider_problems
 from operations.services import registry_apply_files, registry_files, registry_files_digest, registry_preview
 
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -139,6 +139,15 @@ class ProviderForm(forms.ModelForm[Provider]):
 
     def clean_options(self) -> Any:
         return _json_object(self.cleaned_data.get("options"), "Options")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        adapter, options = data.get("adapter"), data.get("options")
+        if adapter and isinstance(options, dict):
+            for key, problem in provider_problems(adapter, options):
+                field = "adapter" if key == "adapter" else "options"
+                self.add_error(field, f"{key}: {problem}")
+        return data
 
 
 class MappingForm(forms.ModelForm[ChainProviderMapping]):

@@ -7,7 +7,7 @@ Nothing here touches the database: `load_registry` either returns a fully valida
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -39,6 +39,22 @@ NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)
 # YAML's "5", 5.0 and true would otherwise be taken for the integer 5 (or 1): a typo, not a value.
 DbCount = Annotated[StrictInt, Field(ge=0, le=DB_INTEGER_MAX)]
 JsonObject = dict[str, Any]
+
+
+# Checks that know more than this layer (e.g. which options each adapter reads) register here:
+# each takes a provider's adapter name and options and returns (key, problem) pairs.
+ProviderCheck = Callable[[str, Mapping[str, Any]], list[tuple[str, str]]]
+_provider_checks: list[ProviderCheck] = []
+
+
+def register_provider_check(check: ProviderCheck) -> None:
+    if check not in _provider_checks:
+        _provider_checks.append(check)
+
+
+def provider_problems(adapter: str, options: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What the registered checks find wrong with a provider's adapter and options."""
+    return [problem for check in _provider_checks for problem in check(adapter, options)]
 
 
 class RegistryError(Exception):
@@ -197,7 +213,12 @@ def _parse(model: type[SpecT], path: Path, label: str) -> SpecT:
     if not isinstance(document, dict):
         top_key = next(iter(model.model_fields))
         raise RegistryError([f"{label}: expected a mapping with the key '{top_key}'"])
-    problems = _storable_problems(document, "", label)
+    try:
+        problems = _storable_problems(document, "", label)
+    except RecursionError:
+        raise RegistryError(
+            [f"{label}: invalid YAML: nested too deeply (or an alias refers to itself)"]
+        ) from None
     if problems:
         raise RegistryError(problems)
     try:
@@ -226,6 +247,12 @@ def load_registry(chains_file: Path, providers_file: Path) -> Registry:
         providers = _parse(ProvidersFile, providers_file, providers_label)
     except RegistryError as exc:
         problems += exc.problems
+    if providers is not None:
+        problems += [
+            f"{providers_label}: providers.{name}.{key}: {_one_line(problem)}"
+            for name, provider in providers.providers.items()
+            for key, problem in provider_problems(provider.adapter, provider.options)
+        ]
     if chains is not None and providers is not None:
         for chain_id, chain in chains.chains.items():
             for role, names in chain.providers.items():

@@ -173,8 +173,42 @@ def test_bad_chains_file_names_file_key_and_problem(tmp_path: Path, chains_text:
             MINIMAL_PROVIDERS.replace("    adapter: solana.stakewiz\n", ""),
             "providers.meta-two.adapter: Field required",
         ),
+        (
+            MINIMAL_PROVIDERS.replace("adapter: solana.stakewiz", "adapter: solana.stakewhiz"),
+            "providers.meta-two.adapter: no adapter named 'solana.stakewhiz' (known: ethereum.beacon, ",
+        ),
+        (
+            MINIMAL_PROVIDERS.replace("adapter: solana.stakewiz", "adapter: ethereum.relay"),
+            "providers.meta-two.options.relays: Field required",
+        ),
+        (
+            MINIMAL_PROVIDERS.replace(
+                "adapter: solana.stakewiz",
+                "adapter: ethereum.relay\n    options:\n"
+                "      relays: [{url: 'https://r.example', page_limit: 5000}]",
+            ),
+            "providers.meta-two.options.relays.0.page_limit: Input should be less than or equal to 1000",
+        ),
+        (
+            MINIMAL_PROVIDERS.replace(
+                "adapter: solana.stakewiz",
+                "adapter: ethereum.relay\n    options:\n      relays: [{url: relay.example}]",
+            ),
+            "providers.meta-two.options.relays.0.url: String should match pattern",
+        ),
     ],
-    ids=["bad-type", "bad-url", "bad-adapter", "bad-env-name", "zero-timeout", "missing-adapter"],
+    ids=[
+        "bad-type",
+        "bad-url",
+        "bad-adapter",
+        "bad-env-name",
+        "zero-timeout",
+        "missing-adapter",
+        "unknown-adapter",
+        "relays-missing",
+        "relay-page-limit-out-of-range",
+        "relay-url-without-scheme",
+    ],
 )
 def test_bad_providers_file_names_file_key_and_problem(
     tmp_path: Path, providers_text: str, expected: str
@@ -192,6 +226,14 @@ def test_both_files_are_reported_at_once(tmp_path: Path) -> None:
     assert [p.split(":")[0] for p in problems] == [
         str(tmp_path / "chains.yaml"),
         str(tmp_path / "providers.yaml"),
+    ]
+
+
+def test_an_alias_that_contains_itself_is_refused_in_one_line(tmp_path: Path) -> None:
+    problems = problems_for(providers_text="providers: &loop\n  rpc-one: [*loop]\n", tmp_path=tmp_path)
+
+    assert problems == [
+        f"{tmp_path / 'providers.yaml'}: invalid YAML: nested too deeply (or an alias refers to itself)"
     ]
 
 
@@ -394,6 +436,22 @@ MALFORMED_PROVIDERS = {
         "options: {max_batch_size: .inf}",
         "providers.rpc-one.options.max_batch_size: inf is not a finite number",
     ),
+    "misspelt-option": (
+        "options: {max_batch_sise: 100}",
+        "providers.rpc-one.options.max_batch_sise: unknown option",
+    ),
+    "string-for-an-option-number": (
+        "options: {archival_batch_size: '10'}",
+        "providers.rpc-one.options.archival_batch_size: Input should be a valid integer",
+    ),
+    "option-out-of-range": (
+        "options: {max_attempts: 0}",
+        "providers.rpc-one.options.max_attempts: Input should be greater than or equal to 1",
+    ),
+    "string-for-an-option-bool": (
+        "options: {api_key_required: 'yes'}",
+        "providers.rpc-one.options.api_key_required: Input should be a valid boolean",
+    ),
 }
 
 
@@ -437,3 +495,59 @@ def registry_rows() -> dict[str, list[Any]]:
         model.__name__: list(model._default_manager.order_by("pk").values())
         for model in (Chain, Provider, ChainProviderMapping)
     }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("adapter", "options", "field", "error"),
+    [
+        ("solana.rpc", '{"max_batch_sise": 100}', "options", "options.max_batch_sise: unknown option"),
+        (
+            "solana.rpc",
+            '{"archival_batch_size": "10"}',
+            "options",
+            "options.archival_batch_size: Input should be a valid integer",
+        ),
+        ("solana.rcp", "{}", "adapter", "adapter: no adapter named 'solana.rcp'"),
+    ],
+    ids=["misspelt-option", "string-for-a-number", "unknown-adapter"],
+)
+def test_the_provider_form_in_the_admin_checks_options_as_sync_registry_does(
+    adapter: str, options: str, field: str, error: str
+) -> None:
+    from chains.admin import ProviderForm
+
+    form = ProviderForm(
+        data={
+            "provider_name": "rpc-admin",
+            "provider_type": "RPC",
+            "adapter": adapter,
+            "base_url": "https://rpc.example.com",
+            "options": options,
+            "is_enabled": "on",
+            "timeout_seconds": "30",
+        }
+    )
+
+    assert not form.is_valid()
+    assert any(message.startswith(error) for message in form.errors[field]), form.errors
+    assert not Provider.objects.filter(provider_name="rpc-admin").exists()
+
+
+@pytest.mark.django_db
+def test_the_provider_form_accepts_the_options_its_adapter_reads() -> None:
+    from chains.admin import ProviderForm
+
+    form = ProviderForm(
+        data={
+            "provider_name": "rpc-admin",
+            "provider_type": "RPC",
+            "adapter": "solana.rpc",
+            "base_url": "https://rpc.example.com",
+            "options": '{"max_batch_size": 50, "archival_batch_size": 5}',
+            "is_enabled": "on",
+            "timeout_seconds": "30",
+        }
+    )
+
+    assert form.is_valid(), form.errors

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from ingestion.models import DataType
+from ingestion.providers.options import AdapterOptions, ClientOptions
 
 if TYPE_CHECKING:
     from chains.models import Chain, Provider
@@ -221,6 +222,8 @@ class ProviderAdapter:
     """One provider of one chain family. Subclasses implement the operations listed in `supplies`."""
 
     chain_family: ClassVar[str]
+    # The `options:` this adapter reads; sync_registry refuses anything else.
+    Options: ClassVar[type[AdapterOptions]] = ClientOptions
     supplies: ClassVar[frozenset[DataType]] = frozenset()
     supplies_periods: ClassVar[bool] = False
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 from django.conf import settings
+from pydantic import ValidationError
 
 from ingestion.providers.base import ChainSettings, ProviderAdapter, ProviderSettings
 from ingestion.providers.errors import ProviderNotConfigured
@@ -33,6 +34,7 @@ from ingestion.providers.ethereum.common import EthereumAdapter
 from ingestion.providers.ethereum.execution import ExecutionAdapter
 from ingestion.providers.ethereum.relay import RelayAdapter
 from ingestion.providers.http import ProviderClient
+from ingestion.providers.options import AdapterOptions, ReplayOptions
 from ingestion.providers.recording import RecordingTransport, ReplayTransport
 from ingestion.providers.solana.jito import JitoAdapter
 from ingestion.providers.solana.rpc import SolanaRpcAdapter
@@ -53,6 +55,33 @@ RECORDING_MANIFEST = "recording.json"
 RECORDED_CHAIN_SETTINGS = frozenset({"period_length_epochs"})
 
 logger = logging.getLogger(__name__)
+
+
+def options_model(adapter: str) -> type[AdapterOptions] | None:
+    """The options an `adapter:` name accepts, or None if no adapter has that name."""
+    if adapter == REPLAY_ADAPTER:
+        return ReplayOptions
+    adapter_class = ADAPTERS.get(adapter)
+    return adapter_class.Options if adapter_class is not None else None
+
+
+def provider_spec_problems(adapter: str, options: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(key, problem) for a providers.yaml entry's adapter name and options; [] when usable."""
+    model = options_model(adapter)
+    if model is None:
+        known = ", ".join(sorted([*ADAPTERS, REPLAY_ADAPTER]))
+        return [("adapter", f"no adapter named '{adapter}' (known: {known})")]
+    try:
+        model.model_validate(dict(options))
+    except ValidationError as error:
+        return [
+            (
+                ".".join(["options", *(str(part) for part in item["loc"])]),
+                "unknown option" if item["type"] == "extra_forbidden" else item["msg"],
+            )
+            for item in error.errors()
+        ]
+    return []
 
 
 class TransportMode(StrEnum):

@@ -3,6 +3,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from chains.registry import RegistryError
 from chains.services import registry_sync
@@ -26,6 +27,12 @@ class Command(BaseCommand):
         except RegistryError as exc:
             raise CommandError(
                 "the registry files are invalid; nothing was changed:\n  " + "\n  ".join(exc.problems)
+            ) from None
+        except DatabaseError as exc:
+            reason = " ".join(str(exc).split("\n", 1)[0].split())
+            raise CommandError(
+                f"the database refused the registry; nothing was changed ({reason}). "
+                "Is it reachable and migrated (manage.py migrate)?"
             ) from None
         prefix = "[dry run] " if options["dry_run"] else ""
         for line in report.lines():

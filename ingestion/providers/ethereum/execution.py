@@ -40,6 +40,7 @@ from ingestion.providers.ethereum.relay import Relay, connect_relays, delivering
 from ingestion.providers.ethereum.shapes import ExecutionBlock, ExecutionPayload, Receipt
 from ingestion.providers.ethereum.values import MISSED, RELAY_DELIVERED, ExecutionFees, ProposedBlock
 from ingestion.providers.http import ProviderClient, RpcCall
+from ingestion.providers.options import ClientOptions, Companion
 from ingestion.providers.parsing import validate
 
 METHOD_NOT_SUPPORTED = frozenset({-32601, -32600})  # method not found / not available on this node
@@ -50,9 +51,15 @@ def priority_fees(block: ExecutionBlock, receipts: Sequence[Receipt]) -> int:
     return sum(receipt.gasUsed * (receipt.effectiveGasPrice - block.baseFeePerGas) for receipt in receipts)
 
 
+class ExecutionOptions(ClientOptions):
+    beacon_provider: Companion = "beacon-api"  # which slots the validators proposed, and their blocks
+    relay_provider: Companion = "mev-relays"  # relay-delivered blocks earn MEV, not fees
+
+
 class ExecutionAdapter(EthereumAdapter):
     supplies = frozenset({DataType.FEES})
     companion_options = {"beacon_provider": "beacon-api", "relay_provider": "mev-relays"}
+    Options = ExecutionOptions
 
     def __init__(self, *, chain: ChainSettings, settings: ProviderSettings, client: ProviderClient) -> None:
         super().__init__(chain=chain, settings=settings, client=client)

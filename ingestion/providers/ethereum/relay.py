@@ -19,7 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Annotated
 from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ingestion.models import DataType
 from ingestion.providers.base import (
@@ -38,6 +41,7 @@ from ingestion.providers.ethereum.consensus import BeaconReader
 from ingestion.providers.ethereum.shapes import BidTrace
 from ingestion.providers.ethereum.values import RelayDelivery, RelayMev
 from ingestion.providers.http import ProviderClient
+from ingestion.providers.options import ClientOptions, Companion
 from ingestion.providers.parsing import validate
 
 PAYLOADS = "/relay/v1/data/bidtraces/proposer_payload_delivered"
@@ -45,6 +49,19 @@ ENDPOINT = f"GET {PAYLOADS}"
 DEFAULT_PAGE_LIMIT = 100
 MAX_PAGES = 100
 NO_BLOCK = "not included: the slot has no block"
+
+
+class RelayEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^/?#\s]+", max_length=500)]
+    page_limit: Annotated[int, Field(strict=True, ge=1, le=1000)] = DEFAULT_PAGE_LIMIT
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+
+
+class RelayOptions(ClientOptions):
+    beacon_provider: Companion = "beacon-api"
+    relays: Annotated[list[RelayEntry], Field(min_length=1)]
 
 
 @dataclass(frozen=True)
@@ -153,6 +170,7 @@ class RelayAdapter(EthereumAdapter):
     supplies = frozenset({DataType.MEV})
     requires_base_url = False
     companion_options = {"beacon_provider": "beacon-api"}
+    Options = RelayOptions
 
     def __init__(self, *, chain: ChainSettings, settings: ProviderSettings, client: ProviderClient) -> None:
         super().__init__(chain=chain, settings=settings, client=client)

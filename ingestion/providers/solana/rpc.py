@@ -32,6 +32,7 @@ from ingestion.providers.base import (
 )
 from ingestion.providers.errors import ProviderBadResponse, ProviderError
 from ingestion.providers.http import RpcCall, RpcOutcome
+from ingestion.providers.options import ClientOptions
 from ingestion.providers.parsing import U64_MAX, Percent, ProviderModel, Pubkey, StrictU64, validate
 from ingestion.providers.solana.epochs import EpochSchedule, EpochScheduleBody
 
@@ -159,7 +160,14 @@ def _epoch_call(method: str, addresses: list[str], epoch: int) -> RpcCall:
     return RpcCall(method, [addresses, {"epoch": epoch, "commitment": "finalized"}])
 
 
+class SolanaRpcOptions(ClientOptions):
+    # Archival calls (getBlock, getInflationReward) per request: some hosts refuse big batches.
+    archival_batch_size: Annotated[int, Field(strict=True, ge=1, le=1000)] = 10
+    inflation_reward_addresses: Annotated[int, Field(strict=True, ge=1, le=1000)] = 100
+
+
 class SolanaRpcAdapter(ProviderAdapter):
+    Options = SolanaRpcOptions
     chain_family = "solana"
     supplies = frozenset({DataType.FEES, DataType.REWARDS, DataType.META})
     supplies_periods = True
