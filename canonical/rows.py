@@ -33,6 +33,7 @@ NORMALIZER_VERSION = "2026-11-1"
 PLACES = Decimal("1e-18")
 PRECISION = 80  # digits; enough for products of 48-digit amounts and rates
 HUNDRED = Decimal(100)
+MAX_BPS = 10_000
 
 
 _EXACT = Context(prec=PRECISION)
@@ -144,15 +145,18 @@ def fee_rows(fees: ValidatorFees, request_key: str) -> list[RowValues]:
     ]
 
 
+def mev_share(mev: ValidatorMev) -> Decimal:
+    """The validator's part of its MEV tips: tips x MEV commission / 10,000, exact."""
+    return ratio(mev.total_tips * mev.commission_bps, MAX_BPS)
+
+
 def mev_rows(mev: ValidatorMev, request_key: str) -> list[RowValues]:
-    with localcontext(prec=PRECISION):
-        share = exact(Decimal(mev.total_tips) * mev.commission_bps / 10_000)
     return [
         RowValues(
             key=(mev.validator_key, None),
             values={
-                "total_mev_native": share,
-                "tip_count": 0,  # Kobe reports amounts per epoch, not the number of tips
+                "total_mev_native": mev_share(mev),
+                "tip_count": mev.tip_count,
                 "gross_mev_native": Decimal(mev.total_tips),
                 "mev_commission_bps": mev.commission_bps if mev.running_mev_client else None,
             },

@@ -7,8 +7,8 @@ from decimal import Decimal, localcontext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from canonical.rows import exact, ratio, solana_stake_rows
-from ingestion.providers.base import StakeAccountReward, StakeRewards
+from canonical.rows import exact, mev_rows, mev_share, ratio, solana_stake_rows
+from ingestion.providers.base import StakeAccountReward, StakeRewards, ValidatorMev
 
 U64 = 2**64 - 1
 
@@ -27,6 +27,27 @@ def test_integer_ratio_gives_the_digits_of_an_80_digit_decimal_division(
 
     assert found == expected
     assert found.as_tuple().exponent == -18
+
+
+@given(
+    tips=st.integers(min_value=0, max_value=10**30),
+    bps=st.integers(min_value=0, max_value=10_000),
+    tip_count=st.integers(min_value=0, max_value=10_000),
+)
+def test_the_mev_split_is_tips_times_commission_exactly_and_the_row_carries_it(
+    tips: int, bps: int, tip_count: int
+) -> None:
+    mev = ValidatorMev(
+        validator_key="V", period="1", total_tips=tips, commission_bps=bps, tip_count=tip_count
+    )
+
+    share = mev_share(mev)
+    (row,) = mev_rows(mev, "request")
+
+    assert share * 10_000 == tips * bps  # bps / 10,000 never needs more than 4 places
+    assert row.values["total_mev_native"] == share
+    assert row.values["gross_mev_native"] == tips
+    assert (row.values["tip_count"], row.values["mev_commission_bps"]) == (tip_count, bps)
 
 
 def agave_split(gross: int, pct: int) -> tuple[int, int]:

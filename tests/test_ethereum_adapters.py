@@ -448,7 +448,7 @@ def test_relay_payloads_are_deduplicated_by_block_hash_and_only_canonical_ones_c
         (slot, ("titanrelay.xyz",), False),
     ]
     assert mev.deliveries[0].block_hash == WORLD.block_hash(slot)
-    assert mev.total_tips == mev.validator_share == 48_213_907_461_253_381
+    assert (mev.total_tips, mev.tip_count) == (48_213_907_461_253_381, 1)
     assert (mev.commission_bps, mev.running_mev_client) == (10_000, True)
     assert relays.fetch_mev(window(395_000), ValidatorRef(DELTA)).value.deliveries == ()
 

@@ -208,7 +208,7 @@ def test_mev_is_the_canonical_relay_deliveries_deduplicated_by_block_hash(ethere
     replay()
 
     beta = parsed("395000", BETA, "mev-relays", DataType.MEV)
-    assert beta.total_tips == beta.validator_share == 48_213_907_461_253_381
+    assert (beta.total_tips, beta.commission_bps, beta.tip_count) == (48_213_907_461_253_381, 10_000, 1)
     canonical, orphan = sorted(beta.deliveries, key=lambda d: not d.canonical)
     assert canonical.relays == ("boost-relay.flashbots.net", "relay.ultrasound.money")
     assert (orphan.relays, orphan.canonical, orphan.value) == (("titanrelay.xyz",), False, 47 * 10**15)

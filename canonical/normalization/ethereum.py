@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from canonical.rows import (
+    MAX_BPS,
     STAKE_REWARDS,
     MetaSources,
     RowValues,
@@ -36,9 +37,7 @@ from canonical.rows import (
     ratio,
 )
 from chains.models import Chain
-from ingestion.providers.ethereum.values import ConsensusRewards, RelayMev
-
-MAX_BPS = 10_000
+from ingestion.providers.ethereum.values import ConsensusRewards
 
 # The stake-reward columns Ethereum fills: Solana's, plus the penalties it has and Solana has not.
 ETHEREUM_STAKE_REWARDS = replace(
@@ -107,24 +106,6 @@ def stake_rows(
         ),
     ]
     return ETHEREUM_STAKE_REWARDS, rows, StakeFacts(earning_accounts=1, active_stake=stake)
-
-
-def mev_rows(mev: RelayMev, request_key: str) -> list[RowValues]:
-    """The relays' values of canonical deliveries, all the validator's (no protocol split)."""
-    total = Decimal(mev.total_tips)
-    share = ratio(mev.total_tips * mev.commission_bps, MAX_BPS)
-    return [
-        RowValues(
-            key=(mev.validator_key, None),
-            values={
-                "total_mev_native": share,
-                "tip_count": len(mev.canonical_deliveries),
-                "gross_mev_native": total,
-                "mev_commission_bps": mev.commission_bps if mev.running_mev_client else None,
-            },
-            request_key=request_key,
-        )
-    ]
 
 
 def ethereum_meta_rows(validator_key: str, sources: MetaSources, *, chain: Chain) -> list[RowValues]:

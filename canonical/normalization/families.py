@@ -56,7 +56,6 @@ FAMILIES: dict[str, FamilyRows] = {
     "ethereum": FamilyRows(
         "ethereum",
         stake_rows=ethereum.stake_rows,
-        mev_rows=ethereum.mev_rows,
         meta_rows=ethereum.ethereum_meta_rows,
     ),
 }

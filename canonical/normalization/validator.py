@@ -22,6 +22,7 @@ from canonical.rows import (
     RowValues,
     StakeFacts,
     TableSpec,
+    mev_share,
     plain,
 )
 from chains.models import Provider, ValidatorIdentity
@@ -131,7 +132,7 @@ def normalize_validator(
     if mev:
         best = mev[0]
         work.tables.append(TableRows(MEV, family.mev_rows(best.value, best.default_request_key), best))
-        _compare_providers(ctx, work, DataType.MEV, mev, "total_mev_native", _mev_share)
+        _compare_providers(ctx, work, DataType.MEV, mev, "total_mev_native", mev_share)
     stake_facts: StakeFacts | None = None
     if rewards:
         best = rewards[0]
@@ -157,10 +158,6 @@ def normalize_validator(
         _compare_meta(ctx, work, metas, mev)
         _check_identity(ctx, work, metas[0])
     return work
-
-
-def _mev_share(value: ValidatorMev) -> Decimal:
-    return Decimal(value.total_tips) * value.commission_bps / 10_000
 
 
 def _differs(a: Decimal, b: Decimal, tolerance_pct: Decimal) -> bool:

@@ -159,8 +159,8 @@ class ValidatorMev:
     period: str
     total_tips: int  # all MEV tips of the validator's tip distribution for the period
     commission_bps: int  # the validator's MEV commission
-    validator_share: Decimal  # total_tips x commission_bps / 10000, exact (may have a fraction)
     staker_count: int | None = None
+    tip_count: int = 0  # tips the total is made of; 0 when the provider reports only amounts
     running_mev_client: bool = True
 
 

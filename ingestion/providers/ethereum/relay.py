@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from typing import Annotated
 from urllib.parse import urlparse
 
@@ -254,14 +253,14 @@ class RelayAdapter(EthereumAdapter):
             self._delivery(block_hash, by_relay, exchanges) for block_hash, by_relay in grouped.items()
         ]
         deliveries.sort(key=lambda delivery: (delivery.slot, delivery.block_hash))
-        total = sum(delivery.value for delivery in deliveries if delivery.canonical)
+        canonical = [delivery for delivery in deliveries if delivery.canonical]
         return RelayMev(
             validator_key=validator.key,
             period=period.identifier,
-            total_tips=total,
+            total_tips=sum(delivery.value for delivery in canonical),
             commission_bps=10_000,
-            validator_share=Decimal(total),
-            running_mev_client=any(delivery.canonical for delivery in deliveries),
+            tip_count=len(canonical),
+            running_mev_client=bool(canonical),
             deliveries=tuple(deliveries),
         )
 

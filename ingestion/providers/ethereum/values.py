@@ -84,9 +84,9 @@ class RelayDelivery:
 @dataclass(frozen=True)
 class RelayMev(ValidatorMev):
     """`total_tips` = sum of the canonical deliveries' values (wei). Ethereum has no MEV split at the
-    protocol level: the fee recipient receives the whole value, so `commission_bps` is 10,000 and
-    `validator_share` equals `total_tips`. `running_mev_client` = at least one canonical delivery in
-    the window. `deliveries` lists every delivery found, canonical or not, by slot."""
+    protocol level: the fee recipient receives the whole value, so `commission_bps` is 10,000.
+    `tip_count` = the number of canonical deliveries. `running_mev_client` = at least one canonical
+    delivery in the window. `deliveries` lists every delivery found, canonical or not, by slot."""
 
     deliveries: tuple[RelayDelivery, ...] = ()
 

@@ -8,8 +8,6 @@ not run Jito that epoch: zero, with the reason kept in the value.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from ingestion.models import DataType
 from ingestion.providers.base import (
     Exchange,
@@ -73,7 +71,6 @@ class JitoAdapter(ProviderAdapter):
                 period=period.identifier,
                 total_tips=0,
                 commission_bps=0,
-                validator_share=Decimal(0),
                 running_mev_client=False,
             )
         row = rows[0]
@@ -82,6 +79,5 @@ class JitoAdapter(ProviderAdapter):
             period=period.identifier,
             total_tips=row.mev_revenue,
             commission_bps=row.mev_commission,
-            validator_share=Decimal(row.mev_revenue) * row.mev_commission / 10_000,
             staker_count=row.num_stakers,
         )
