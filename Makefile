@@ -66,10 +66,11 @@ screenshots: venv services ## save the portal's pages as PNGs in docs/screenshot
 bench: venv services ## run the benchmarks (bench/README.md) against a scratch database aurora_bench_<pid>
 	$(PY) -m bench $(BENCH_ARGS)
 
-lint: venv ## ruff and mypy
+lint: venv ## ruff, mypy and the import contracts (pyproject.toml [tool.importlinter])
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	DEBUG=true $(VENV)/bin/mypy .  # the django-stubs plugin loads settings; no services needed
+	$(VENV)/bin/lint-imports --no-cache
 
 format: venv ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
