@@ -1,9 +1,10 @@
 """Can the configured providers be used right now? One cheap call per provider of the active chains.
 
-Each probe goes through the provider's adapter and its HTTP client (`ingestion.providers.http`), so
-it meets the same base URL, API key, timeout, rate limit and circuit breaker as ingestion does; it
-makes one attempt (no retries) unless told otherwise, and checks the answer's shape with the
-adapter's own response models. Probes run concurrently; nothing is written to the database.
+Each probe is the adapter's own (`ProviderAdapter.probe`) and goes through its HTTP client
+(`ingestion.providers.http`), so it meets the same base URL, API key, timeout, rate limit and
+circuit breaker as ingestion does; it makes one attempt (no retries) unless told otherwise, and
+checks the answer's shape with the adapter's own response models. Probes run concurrently;
+nothing is written to the database.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,20 +23,12 @@ from django.db import connections
 
 from chains.models import Chain, ChainProviderMapping, Provider, ValidatorIdentity
 from ingestion.providers.base import ChainSettings, ProviderAdapter, ProviderSettings, ValidatorRef
-from ingestion.providers.errors import ProviderBadResponse, ProviderError, ProviderNotConfigured
-from ingestion.providers.ethereum.relay import PAYLOADS, RelayAdapter, bid_traces
-from ingestion.providers.ethereum.shapes import Quantity, Uint
-from ingestion.providers.http import RpcCall
-from ingestion.providers.parsing import ProviderModel, StrictU64, validate
+from ingestion.providers.errors import ProviderError, ProviderNotConfigured
 from ingestion.providers.registry import ADAPTERS, REPLAY_ADAPTER, build_adapter
-from ingestion.providers.solana.jito import VALIDATOR_REWARDS, ValidatorRewardsBody
-from ingestion.providers.solana.solanabeach import BeachValidatorBody
-from ingestion.providers.solana.stakewiz import StakewizValidatorBody
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
-PROBE_SCOPE = "provider-check"
 
 
 class ProviderCheckError(ValueError):
@@ -66,130 +59,6 @@ class ProbeResult:
     @property
     def usable(self) -> bool:
         return self.status in USABLE
-
-
-class Skip(Exception):
-    """A probe that has nothing to ask (no registered validator for a per-validator endpoint)."""
-
-
-# A probe: one cheap call through the adapter's client; returns a line saying what it saw.
-Probe = Callable[[ProviderAdapter, ValidatorRef | None], str]
-
-
-def _solana_rpc(adapter: ProviderAdapter, validator: ValidatorRef | None) -> str:
-    outcomes, _ = adapter.client.rpc_batch(
-        [RpcCall("getHealth", []), RpcCall("getSlot", [{"commitment": "finalized"}])],
-        scope=PROBE_SCOPE,
-        request_key="probe",
-    )
-    for outcome in outcomes:
-        if outcome.error is not None:  # getHealth: "Node is behind by N slots" and the like
-            raise outcome.error
-    name = adapter.settings.name
-    if outcomes[0].result != "ok":
-        raise ProviderBadResponse(provider=name, endpoint="getHealth", reason=f"{outcomes[0].result!r}")
-    slot = validate(StrictU64, outcomes[1].result, provider=name, endpoint="getSlot")
-    return f"healthy; finalized slot {slot:,}"
-
-
-def _jito(adapter: ProviderAdapter, validator: ValidatorRef | None) -> str:
-    params: dict[str, str | int] = {"limit": 1}
-    if validator is not None:
-        params["vote_account"] = validator.key
-    exchange = adapter.client.get(VALIDATOR_REWARDS, params=params, scope=PROBE_SCOPE, request_key="probe")
-    body = validate(
-        ValidatorRewardsBody,
-        exchange.body,
-        provider=adapter.settings.name,
-        endpoint=f"GET {VALIDATOR_REWARDS}",
-    )
-    if not body.rewards:
-        return "answered; no reward rows"
-    return f"answered; latest epoch {max(row.epoch for row in body.rewards)}"
-
-
-def _validator_page(model: type[StakewizValidatorBody] | type[BeachValidatorBody]) -> Probe:
-    def probe(adapter: ProviderAdapter, validator: ValidatorRef | None) -> str:
-        if validator is None:
-            raise Skip("no registered validator to ask about (register_validators)")
-        exchange = adapter.client.get(f"/validator/{validator.key}", scope=PROBE_SCOPE, request_key="probe")
-        validate(model, exchange.body, provider=adapter.settings.name, endpoint="GET /validator/{vote}")
-        return f"answered for {validator.key[:8]}…"
-
-    return probe
-
-
-class _BeaconSyncing(ProviderModel):
-    head_slot: Uint
-    sync_distance: Uint
-    is_syncing: bool
-
-
-class _BeaconSyncingBody(ProviderModel):
-    data: _BeaconSyncing
-
-
-def _beacon(adapter: ProviderAdapter, validator: ValidatorRef | None) -> str:
-    endpoint = "GET /eth/v1/node/syncing"
-    exchange = adapter.client.get("/eth/v1/node/syncing", scope=PROBE_SCOPE, request_key="probe")
-    state = validate(
-        _BeaconSyncingBody, exchange.body, provider=adapter.settings.name, endpoint=endpoint
-    ).data
-    if state.is_syncing:
-        raise ProviderBadResponse(
-            provider=adapter.settings.name,
-            endpoint=endpoint,
-            reason=f"the node is syncing: {state.sync_distance:,} slots behind at slot {state.head_slot:,}",
-        )
-    return f"synced; head slot {state.head_slot:,}"
-
-
-def _execution(adapter: ProviderAdapter, validator: ValidatorRef | None) -> str:
-    outcomes, _ = adapter.client.rpc_batch(
-        [RpcCall("eth_syncing", []), RpcCall("eth_blockNumber", [])], scope=PROBE_SCOPE, request_key="probe"
-    )
-    for outcome in outcomes:
-        if outcome.error is not None:
-            raise outcome.error
-    name = adapter.settings.name
-    if outcomes[0].result is not False:
-        raise ProviderBadResponse(provider=name, endpoint="eth_syncing", reason="the node is syncing")
-    block = validate(Quantity, outcomes[1].result, provider=name, endpoint="eth_blockNumber")
-    return f"synced; latest block {block:,}"
-
-
-def _relays(adapter: ProviderAdapter, validator: ValidatorRef | None) -> str:
-    if not isinstance(adapter, RelayAdapter) or not adapter.relays:
-        raise ProviderNotConfigured(
-            provider=adapter.settings.name, endpoint="-", reason="no relays configured"
-        )
-    relays = adapter.relays
-    failed = []
-    for relay in relays:
-        try:
-            exchange = relay.client.get(PAYLOADS, params={"limit": 1}, scope=PROBE_SCOPE, request_key="probe")
-            bid_traces(adapter, exchange)
-        except ProviderError as error:
-            failed.append(f"{relay.name}: {error.reason}")
-    if failed:
-        raise ProviderBadResponse(
-            provider=adapter.settings.name,
-            endpoint=f"GET {PAYLOADS}",
-            reason=f"{len(failed)} of {len(relays)} relays failed: {'; '.join(failed)}",
-        )
-    return f"all {len(relays)} relays answered"
-
-
-# Per adapter (providers.yaml `adapter:`): the call it makes, and the probe. A new adapter gets one.
-PROBES: dict[str, tuple[str, Probe]] = {
-    "solana.rpc": ("getHealth, getSlot", _solana_rpc),
-    "solana.jito": (f"GET {VALIDATOR_REWARDS}", _jito),
-    "solana.stakewiz": ("GET /validator/{vote}", _validator_page(StakewizValidatorBody)),
-    "solana.solanabeach": ("GET /validator/{vote}", _validator_page(BeachValidatorBody)),
-    "ethereum.beacon": ("GET /eth/v1/node/syncing", _beacon),
-    "ethereum.execution": ("eth_syncing, eth_blockNumber", _execution),
-    "ethereum.relay": (f"GET {PAYLOADS} per relay", _relays),
-}
 
 
 @dataclass
@@ -268,7 +137,6 @@ class _Prepared:
     target: _Target
     adapter: ProviderAdapter | None = None
     endpoint: str = ""
-    probe: Probe | None = None
     result: ProbeResult | None = None
 
 
@@ -285,10 +153,10 @@ def _prepare(
     if provider.adapter not in ADAPTERS:
         reason = f"no adapter named {provider.adapter!r}"
         return _Prepared(target, result=_result(target, ProbeStatus.NOT_CONFIGURED, reason))
-    if provider.adapter not in PROBES:
+    endpoint = ADAPTERS[provider.adapter].probe_call
+    if endpoint is None:
         reason = f"no probe for the {provider.adapter} adapter"
         return _Prepared(target, result=_result(target, ProbeStatus.SKIPPED, reason))
-    endpoint, probe = PROBES[provider.adapter]
     configured = ProviderSettings.from_model(provider)
     settings = dataclasses.replace(
         configured,
@@ -302,20 +170,18 @@ def _prepare(
             ProbeStatus.NOT_CONFIGURED if isinstance(error, ProviderNotConfigured) else ProbeStatus.FAILED
         )
         return _Prepared(target, result=_result(target, status, error.reason, endpoint=endpoint))
-    return _Prepared(target, adapter=adapter, endpoint=endpoint, probe=probe)
+    return _Prepared(target, adapter=adapter, endpoint=endpoint)
 
 
 def _run(prepared: _Prepared) -> ProbeResult:
-    """The probe itself: HTTP only, no database."""
+    """The adapter's probe: HTTP only, no database."""
     if prepared.result is not None:
         return prepared.result
-    assert prepared.adapter is not None and prepared.probe is not None  # noqa: S101 (set by _prepare)
+    assert prepared.adapter is not None  # noqa: S101 (set by _prepare)
     target, endpoint, adapter = prepared.target, prepared.endpoint, prepared.adapter
     started = time.perf_counter()
     try:
-        detail = prepared.probe(adapter, target.validator)
-    except Skip as skipped:
-        return _result(target, ProbeStatus.SKIPPED, str(skipped), endpoint=endpoint)
+        outcome = adapter.probe(target.validator)
     except ProviderNotConfigured as error:
         return _result(target, ProbeStatus.NOT_CONFIGURED, error.reason, endpoint=endpoint)
     except ProviderError as error:
@@ -327,8 +193,10 @@ def _run(prepared: _Prepared) -> ProbeResult:
         return _result(target, ProbeStatus.FAILED, f"{type(error).__name__}: {error}", endpoint=endpoint)
     finally:
         adapter.client.close()
+    if outcome.skipped:
+        return _result(target, ProbeStatus.SKIPPED, outcome.detail, endpoint=endpoint)
     latency = (time.perf_counter() - started) * 1000
-    return _result(target, ProbeStatus.OK, detail, latency_ms=latency, endpoint=endpoint)
+    return _result(target, ProbeStatus.OK, outcome.detail, latency_ms=latency, endpoint=endpoint)
 
 
 def check_providers(

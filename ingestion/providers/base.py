@@ -207,6 +207,14 @@ class ValidatorMeta:
     skip_rate_pct: Decimal | None = None
 
 
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """What a health probe saw: a line for the operator, and whether it had nothing to ask."""
+
+    detail: str
+    skipped: bool = False
+
+
 # ---- the interface ------------------------------------------------------------------------------
 
 
@@ -216,6 +224,7 @@ PARSERS = {
     DataType.REWARDS: "parse_stake_rewards",
     DataType.META: "parse_meta",
 }
+PROBE_SCOPE = "provider-check"
 
 
 class ProviderAdapter:
@@ -226,6 +235,8 @@ class ProviderAdapter:
     Options: ClassVar[type[AdapterOptions]] = ClientOptions
     supplies: ClassVar[frozenset[DataType]] = frozenset()
     supplies_periods: ClassVar[bool] = False
+    # The call `probe` makes, as the provider check reports it; None when the adapter has no probe.
+    probe_call: ClassVar[str | None] = None
 
     def __init__(self, *, chain: ChainSettings, settings: ProviderSettings, client: ProviderClient) -> None:
         self.chain = chain
@@ -244,6 +255,11 @@ class ProviderAdapter:
 
     def _unsupported(self, what: str) -> NotImplementedError:
         return NotImplementedError(f"{self.settings.name} ({self.settings.adapter}) does not supply {what}")
+
+    def probe(self, validator: ValidatorRef | None) -> ProbeOutcome:
+        """One cheap call through the adapter's client: is the provider usable now? Raises a
+        ProviderError when it is not. `validator` is one registered validator, if any."""
+        return ProbeOutcome(f"no probe for the {self.settings.adapter} adapter", skipped=True)
 
     # periods
     def chain_head(self) -> Fetched[ChainHead]:

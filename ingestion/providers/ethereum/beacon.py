@@ -24,16 +24,19 @@ from typing import Any
 
 from ingestion.models import DataType
 from ingestion.providers.base import (
+    PROBE_SCOPE,
     ChainHead,
     ChainSettings,
     Exchange,
     Fetched,
     PeriodInfo,
+    ProbeOutcome,
     ProviderSettings,
     ValidatorMeta,
     ValidatorRef,
     named,
 )
+from ingestion.providers.errors import ProviderBadResponse
 from ingestion.providers.ethereum.common import EthereumAdapter, get_or_absent, is_absent
 from ingestion.providers.ethereum.consensus import BeaconReader
 from ingestion.providers.ethereum.shapes import (
@@ -41,6 +44,7 @@ from ingestion.providers.ethereum.shapes import (
     BlockRewardsBody,
     FinalityBody,
     HeaderBody,
+    NodeSyncingBody,
     SyncCommitteeBody,
     SyncCommitteeRewardsBody,
     ValidatorEntry,
@@ -58,8 +62,10 @@ from ingestion.providers.ethereum.values import (
 )
 from ingestion.providers.ethereum.windows import PeriodRangeError, period_epochs
 from ingestion.providers.http import ProviderClient
+from ingestion.providers.parsing import validate
 
 HEAD_HEADER = "GET /eth/v1/beacon/headers/head"
+NODE_SYNCING = "GET /eth/v1/node/syncing"
 FINALITY = "GET /eth/v1/beacon/states/head/finality_checkpoints"
 VALIDATORS = "GET /eth/v1/beacon/states/{state_id}/validators"
 BLOCK_REWARDS = "GET /eth/v1/beacon/rewards/blocks/{block_id}"
@@ -80,10 +86,27 @@ def unique(exchanges: Sequence[Exchange]) -> list[Exchange]:
 class BeaconAdapter(EthereumAdapter):
     supplies = frozenset({DataType.REWARDS, DataType.META})
     supplies_periods = True
+    probe_call = NODE_SYNCING
 
     def __init__(self, *, chain: ChainSettings, settings: ProviderSettings, client: ProviderClient) -> None:
         super().__init__(chain=chain, settings=settings, client=client)
         self.reader = BeaconReader(self, client)
+
+    def probe(self, validator: ValidatorRef | None) -> ProbeOutcome:
+        """The node is not syncing; its head slot."""
+        exchange = self.client.get("/eth/v1/node/syncing", scope=PROBE_SCOPE, request_key="probe")
+        state = validate(
+            NodeSyncingBody, exchange.body, provider=self.settings.name, endpoint=NODE_SYNCING
+        ).data
+        if state.is_syncing:
+            raise ProviderBadResponse(
+                provider=self.settings.name,
+                endpoint=NODE_SYNCING,
+                reason=(
+                    f"the node is syncing: {state.sync_distance:,} slots behind at slot {state.head_slot:,}"
+                ),
+            )
+        return ProbeOutcome(f"synced; head slot {state.head_slot:,}")
 
     # ---- periods -------------------------------------------------------------------------------
 

@@ -23,21 +23,23 @@ from typing import Any
 
 from ingestion.models import DataType
 from ingestion.providers.base import (
+    PROBE_SCOPE,
     ChainSettings,
     Exchange,
     Fetched,
     PeriodInfo,
+    ProbeOutcome,
     ProviderSettings,
     ValidatorFees,
     ValidatorRef,
     named,
     numbered,
 )
-from ingestion.providers.errors import ProviderRpcError
+from ingestion.providers.errors import ProviderBadResponse, ProviderRpcError
 from ingestion.providers.ethereum.common import EthereumAdapter
 from ingestion.providers.ethereum.consensus import BeaconReader
 from ingestion.providers.ethereum.relay import Relay, connect_relays, delivering_relays, fetch_by_slot
-from ingestion.providers.ethereum.shapes import ExecutionBlock, ExecutionPayload, Receipt
+from ingestion.providers.ethereum.shapes import ExecutionBlock, ExecutionPayload, Quantity, Receipt
 from ingestion.providers.ethereum.values import MISSED, RELAY_DELIVERED, ExecutionFees, ProposedBlock
 from ingestion.providers.http import ProviderClient, RpcCall
 from ingestion.providers.options import ClientOptions, Companion
@@ -60,6 +62,7 @@ class ExecutionAdapter(EthereumAdapter):
     supplies = frozenset({DataType.FEES})
     companion_options = {"beacon_provider": "beacon-api", "relay_provider": "mev-relays"}
     Options = ExecutionOptions
+    probe_call = "eth_syncing, eth_blockNumber"
 
     def __init__(self, *, chain: ChainSettings, settings: ProviderSettings, client: ProviderClient) -> None:
         super().__init__(chain=chain, settings=settings, client=client)
@@ -77,6 +80,22 @@ class ExecutionAdapter(EthereumAdapter):
             connect_relays(self, self.companion(companions, "relay_provider")) if relay_provider else []
         )
         self._connected = True
+
+    def probe(self, validator: ValidatorRef | None) -> ProbeOutcome:
+        """The node is not syncing; its latest block."""
+        outcomes, _ = self.client.rpc_batch(
+            [RpcCall("eth_syncing", []), RpcCall("eth_blockNumber", [])],
+            scope=PROBE_SCOPE,
+            request_key="probe",
+        )
+        for outcome in outcomes:
+            if outcome.error is not None:
+                raise outcome.error
+        name = self.settings.name
+        if outcomes[0].result is not False:
+            raise ProviderBadResponse(provider=name, endpoint="eth_syncing", reason="the node is syncing")
+        block = validate(Quantity, outcomes[1].result, provider=name, endpoint="eth_blockNumber")
+        return ProbeOutcome(f"synced; latest block {block:,}")
 
     # ---- fetching ------------------------------------------------------------------------------
 

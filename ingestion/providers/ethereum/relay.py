@@ -25,16 +25,18 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ingestion.models import DataType
 from ingestion.providers.base import (
+    PROBE_SCOPE,
     ChainSettings,
     Exchange,
     Fetched,
     PeriodInfo,
+    ProbeOutcome,
     ProviderSettings,
     ValidatorMev,
     ValidatorRef,
     numbered,
 )
-from ingestion.providers.errors import ProviderNotConfigured
+from ingestion.providers.errors import ProviderBadResponse, ProviderError, ProviderNotConfigured
 from ingestion.providers.ethereum.common import EthereumAdapter
 from ingestion.providers.ethereum.consensus import BeaconReader
 from ingestion.providers.ethereum.shapes import BidTrace
@@ -170,6 +172,7 @@ class RelayAdapter(EthereumAdapter):
     requires_base_url = False
     companion_options = {"beacon_provider": "beacon-api"}
     Options = RelayOptions
+    probe_call = f"GET {PAYLOADS} per relay"
 
     def __init__(self, *, chain: ChainSettings, settings: ProviderSettings, client: ProviderClient) -> None:
         super().__init__(chain=chain, settings=settings, client=client)
@@ -180,6 +183,29 @@ class RelayAdapter(EthereumAdapter):
         beacon = self.companion(companions, "beacon_provider")
         self.beacon = BeaconReader(self, self.make_client(beacon), prefix="beacon/")
         self.relays = connect_relays(self, self.settings)
+
+    def probe(self, validator: ValidatorRef | None) -> ProbeOutcome:
+        """The newest delivered payload of every configured relay."""
+        if not self.relays:
+            raise ProviderNotConfigured(
+                provider=self.settings.name, endpoint="-", reason="no relays configured"
+            )
+        failed = []
+        for relay in self.relays:
+            try:
+                exchange = relay.client.get(
+                    PAYLOADS, params={"limit": 1}, scope=PROBE_SCOPE, request_key="probe"
+                )
+                bid_traces(self, exchange)
+            except ProviderError as error:
+                failed.append(f"{relay.name}: {error.reason}")
+        if failed:
+            raise ProviderBadResponse(
+                provider=self.settings.name,
+                endpoint=ENDPOINT,
+                reason=f"{len(failed)} of {len(self.relays)} relays failed: {'; '.join(failed)}",
+            )
+        return ProbeOutcome(f"all {len(self.relays)} relays answered")
 
     def fetch_mev(self, period: PeriodInfo, validator: ValidatorRef) -> Fetched[ValidatorMev]:
         """The value is a RelayMev."""

@@ -52,6 +52,16 @@ BLS_PUBKEY = re.compile(r"^0x[0-9a-f]{96}$")
 # ---- Beacon API ---------------------------------------------------------------------------------
 
 
+class NodeSyncing(ProviderModel):
+    head_slot: Uint
+    sync_distance: Uint
+    is_syncing: bool
+
+
+class NodeSyncingBody(ProviderModel):
+    data: NodeSyncing
+
+
 class BeaconEnvelope(ProviderModel):
     execution_optimistic: bool | None = None
     finalized: bool | None = None

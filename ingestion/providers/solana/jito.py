@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from ingestion.models import DataType
 from ingestion.providers.base import (
+    PROBE_SCOPE,
     Exchange,
     Fetched,
     PeriodInfo,
+    ProbeOutcome,
     ProviderAdapter,
     ValidatorMev,
     ValidatorRef,
@@ -38,6 +40,23 @@ class ValidatorRewardsBody(ProviderModel):
 class JitoAdapter(ProviderAdapter):
     chain_family = "solana"
     supplies = frozenset({DataType.MEV})
+    probe_call = f"GET {VALIDATOR_REWARDS}"
+
+    def probe(self, validator: ValidatorRef | None) -> ProbeOutcome:
+        """The newest reward row (of the validator, if one is registered)."""
+        params: dict[str, str | int] = {"limit": 1}
+        if validator is not None:
+            params["vote_account"] = validator.key
+        exchange = self.client.get(VALIDATOR_REWARDS, params=params, scope=PROBE_SCOPE, request_key="probe")
+        body = validate(
+            ValidatorRewardsBody,
+            exchange.body,
+            provider=self.settings.name,
+            endpoint=f"GET {VALIDATOR_REWARDS}",
+        )
+        if not body.rewards:
+            return ProbeOutcome("answered; no reward rows")
+        return ProbeOutcome(f"answered; latest epoch {max(row.epoch for row in body.rewards)}")
 
     def fetch_mev(self, period: PeriodInfo, validator: ValidatorRef) -> Fetched[ValidatorMev]:
         exchange = self.client.get(

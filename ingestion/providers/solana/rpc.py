@@ -16,11 +16,13 @@ from typing_extensions import TypedDict
 
 from ingestion.models import DataType
 from ingestion.providers.base import (
+    PROBE_SCOPE,
     BlockFee,
     ChainHead,
     Exchange,
     Fetched,
     PeriodInfo,
+    ProbeOutcome,
     ProviderAdapter,
     StakeAccountReward,
     StakeRewards,
@@ -171,6 +173,23 @@ class SolanaRpcAdapter(ProviderAdapter):
     chain_family = "solana"
     supplies = frozenset({DataType.FEES, DataType.REWARDS, DataType.META})
     supplies_periods = True
+    probe_call = "getHealth, getSlot"
+
+    def probe(self, validator: ValidatorRef | None) -> ProbeOutcome:
+        """The node is healthy (getHealth) and has a finalized slot."""
+        outcomes, _ = self.client.rpc_batch(
+            [RpcCall("getHealth", []), RpcCall("getSlot", [{"commitment": "finalized"}])],
+            scope=PROBE_SCOPE,
+            request_key="probe",
+        )
+        for outcome in outcomes:
+            if outcome.error is not None:  # getHealth: "Node is behind by N slots" and the like
+                raise outcome.error
+        name = self.settings.name
+        if outcomes[0].result != "ok":
+            raise ProviderBadResponse(provider=name, endpoint="getHealth", reason=f"{outcomes[0].result!r}")
+        slot = validate(StrictU64, outcomes[1].result, provider=name, endpoint="getSlot")
+        return ProbeOutcome(f"healthy; finalized slot {slot:,}")
 
     @property
     def _reward_chunk(self) -> int:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from ingestion.models import DataType
 from ingestion.providers.base import (
+    PROBE_SCOPE,
     Exchange,
     Fetched,
     PeriodInfo,
+    ProbeOutcome,
     ProviderAdapter,
     ValidatorFees,
     ValidatorMeta,
@@ -52,6 +54,17 @@ class BlockRewardsHistoryBody(ProviderModel):
 class SolanaBeachAdapter(ProviderAdapter):
     chain_family = "solana"
     supplies = frozenset({DataType.META, DataType.FEES})
+    probe_call = "GET /validator/{vote}"
+
+    def probe(self, validator: ValidatorRef | None) -> ProbeOutcome:
+        """The registered validator's page."""
+        if validator is None:
+            return ProbeOutcome("no registered validator to ask about (register_validators)", skipped=True)
+        exchange = self.client.get(f"/validator/{validator.key}", scope=PROBE_SCOPE, request_key="probe")
+        validate(
+            BeachValidatorBody, exchange.body, provider=self.settings.name, endpoint="GET /validator/{vote}"
+        )
+        return ProbeOutcome(f"answered for {validator.key[:8]}…")
 
     def _scope(self, period: PeriodInfo, validator: ValidatorRef) -> str:
         return f"{period.identifier}/{validator.key}"

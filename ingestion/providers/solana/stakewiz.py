@@ -13,9 +13,11 @@ from pydantic import Field
 
 from ingestion.models import DataType
 from ingestion.providers.base import (
+    PROBE_SCOPE,
     Exchange,
     Fetched,
     PeriodInfo,
+    ProbeOutcome,
     ProviderAdapter,
     ValidatorMeta,
     ValidatorRef,
@@ -42,6 +44,20 @@ class StakewizValidatorBody(ProviderModel):
 class StakewizAdapter(ProviderAdapter):
     chain_family = "solana"
     supplies = frozenset({DataType.META})
+    probe_call = "GET /validator/{vote}"
+
+    def probe(self, validator: ValidatorRef | None) -> ProbeOutcome:
+        """The registered validator's page."""
+        if validator is None:
+            return ProbeOutcome("no registered validator to ask about (register_validators)", skipped=True)
+        exchange = self.client.get(f"/validator/{validator.key}", scope=PROBE_SCOPE, request_key="probe")
+        validate(
+            StakewizValidatorBody,
+            exchange.body,
+            provider=self.settings.name,
+            endpoint="GET /validator/{vote}",
+        )
+        return ProbeOutcome(f"answered for {validator.key[:8]}…")
 
     def fetch_meta(self, period: PeriodInfo, validator: ValidatorRef) -> Fetched[ValidatorMeta]:
         exchange = self.client.get(
