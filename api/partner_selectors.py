@@ -1,6 +1,6 @@
 """What the partner endpoints read. Staff (view_commissions) read any partner through `scoped()`,
 narrowed by their chains and validators; a partner user reads its own partner only, and only what
-the portal shows it (`portal.selectors`): lines of released statements unless the partner sees
+the portal shows it (`commissions.selectors`): lines of released statements unless the partner sees
 open amounts, no override reasons, no internal workflow timestamps."""
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from accounts.access import Capability, capabilities, scoped
 from chains.models import Chain
 from commissions.models import Agreement, AgreementStatus, CommissionLine, Statement
+from commissions.selectors import RELEASED, amounts_visible, visible_lines
 from partners.models import Partner, PartnerClient
-from portal import selectors as portal
+from partners.selectors import partner_of
 
 ZERO = Decimal(0)
 MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
@@ -35,7 +36,7 @@ def acts_as_partner(user: Any) -> bool:
 def partner_for(user: Any, partner_id: UUID | str) -> Partner:
     """The partner, if the user may read it; another partner's id answers 404 like a missing one."""
     if acts_as_partner(user):
-        own = portal.partner_of(user)
+        own = partner_of(user)
         if own is None or str(own.pk) != str(partner_id):
             raise NotFound("No such partner.")
         return own
@@ -87,9 +88,9 @@ def clients(user: Any, partner: Partner) -> QuerySet[PartnerClient]:
 
 def commission_lines(user: Any, partner: Partner, chain: Chain) -> QuerySet[CommissionLine]:
     """The partner's lines on the chain: for staff every line in their scope, for the partner's
-    own users the lines the portal shows (`portal.selectors.visible_lines`). Oldest period first."""
+    own users the lines the portal shows (`commissions.selectors.visible_lines`). Oldest period first."""
     if acts_as_partner(user):
-        lines = portal.visible_lines(user, partner)
+        lines = visible_lines(user, partner)
     else:
         lines = scoped(CommissionLine.objects.all(), user).filter(partner=partner)
     return (
@@ -130,7 +131,7 @@ class StatementView:
 
     @property
     def provisional(self) -> bool:
-        return self.statement.status not in portal.RELEASED
+        return self.statement.status not in RELEASED
 
     @property
     def lines_total(self) -> Decimal | None:
@@ -149,7 +150,7 @@ class StatementView:
 
 def statement_view(user: Any, statement: Statement) -> StatementView:
     partner_view = acts_as_partner(user)
-    visible = not partner_view or portal.amounts_visible(statement.partner, statement.status)
+    visible = not partner_view or amounts_visible(statement.partner, statement.status)
     view = StatementView(statement=statement, amounts_visible=visible, partner_view=partner_view)
     if visible:
         rows = list(
@@ -175,7 +176,7 @@ def exportable_statement(user: Any, partner: Partner, chain: Chain, month: str) 
     as in the portal)."""
     statement = statement_for(user, partner, chain, month)
     if acts_as_partner(user):
-        if statement.status not in portal.RELEASED:
+        if statement.status not in RELEASED:
             raise NotFound(f"The statement for {month} is not released yet.")
         return statement
     if Capability.EXPORT_STATEMENTS not in capabilities(user):

@@ -31,9 +31,9 @@ from api.selectors import chain_for
 from api.views import RANGE_PARAMETERS
 from commissions.models import CommissionLine, RevenueComponent, StatementStatus
 from commissions.services.statement_documents import statement_filename
+from commissions.services.statement_downloads import statement_download
 from commissions.services.statements import statement_export
 from partners.models import ClientKind, Partner, PartnerClient
-from portal.services import statement_download
 
 PARTNER_READERS = (Capability.VIEW_COMMISSIONS, Capability.VIEW_OWN_PARTNER)
 EXPORTERS = (Capability.EXPORT_STATEMENTS, Capability.VIEW_OWN_PARTNER)

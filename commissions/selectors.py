@@ -1,6 +1,7 @@
 """Reads for the commission engine: one period's figures, the partners' clients, the agreements in
 force. Everything is read from current canonical rows and returned as the engine's typed inputs,
-in key order."""
+in key order. At the end, what a partner may see of its commissions (the portal and the API read
+the same)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
+from accounts.access import scoped
 from canonical.models import CanonicalStakeReward, CanonicalValidatorFees, CanonicalValidatorMev
 from chains.models import Chain, Period, ValidatorIdentity
 from commissions.engine.attribution import ClientTotals, PartnerFigures, ValidatorFigures
@@ -26,10 +28,14 @@ from commissions.models import (
     AgreementStatus,
     AgreementStatusEvent,
     AgreementVersion,
+    CommissionLine,
     RevenueComponent,
+    StatementStatus,
 )
+from partners.models import Partner
 
 ZERO = Decimal(0)
+RELEASED = (StatementStatus.RELEASED, StatementStatus.PAID)
 
 
 def statement_month(period: Period) -> str:
@@ -365,3 +371,20 @@ def input_fingerprint(period: Period) -> str:
         cursor.execute(INPUTS_SQL, {"engine": ENGINE_VERSION, "period": period.pk, "chain": period.chain_id})
         (digest,) = cursor.fetchone()
     return str(digest)
+
+
+# ---- what a partner sees ------------------------------------------------------------------------
+
+
+def amounts_visible(partner: Partner, status: str) -> bool:
+    """Amounts of a statement not yet released can still change; the partner sees them only where
+    its `portal_shows_open_amounts` says so."""
+    return status in RELEASED or partner.portal_shows_open_amounts
+
+
+def visible_lines(user: Any, partner: Partner) -> QuerySet[CommissionLine]:
+    """The partner's lines whose amounts it may see."""
+    lines = scoped(CommissionLine.objects.all(), user).filter(partner=partner)
+    if not partner.portal_shows_open_amounts:
+        lines = lines.filter(statement__status__in=RELEASED)
+    return lines

@@ -17,7 +17,7 @@ from uuid import UUID
 from django.db.models import Count, QuerySet, Sum
 from django.http import Http404
 
-from accounts.access import partners_of, scoped
+from accounts.access import scoped
 from chains.models import Chain, Period
 from commissions.models import (
     Agreement,
@@ -27,25 +27,13 @@ from commissions.models import (
     ClientStakeSnapshot,
     CommissionLine,
     Statement,
-    StatementStatus,
 )
+from commissions.selectors import RELEASED, amounts_visible, visible_lines
 from partners.models import Partner, PartnerClient
 from portal.terms import describe_terms
 
 ZERO = Decimal(0)
-RELEASED = (StatementStatus.RELEASED, StatementStatus.PAID)
 SHOWN_AGREEMENTS = (AgreementStatus.ACTIVE, AgreementStatus.SUSPENDED, AgreementStatus.TERMINATED)
-
-
-def partner_of(user: Any) -> Partner | None:
-    """The partner a portal user acts for (None: the account is not linked to one)."""
-    if getattr(user, "partner_id", None) is None:
-        return None
-    return partners_of(user).filter(pk=user.partner_id).first()
-
-
-def amounts_visible(partner: Partner, status: str) -> bool:
-    return status in RELEASED or partner.portal_shows_open_amounts
 
 
 def _own(queryset: QuerySet[Any], user: Any, partner: Partner) -> QuerySet[Any]:
@@ -69,14 +57,6 @@ def get_own(queryset: QuerySet[Any], user: Any, partner: Partner, pk: Any) -> An
 
 def statements(user: Any, partner: Partner) -> QuerySet[Statement]:
     return _own(Statement.objects.all(), user, partner).select_related("chain").order_by("-month", "chain_id")
-
-
-def visible_lines(user: Any, partner: Partner) -> QuerySet[CommissionLine]:
-    """The partner's lines whose amounts it may see."""
-    lines = _own(CommissionLine.objects.all(), user, partner)
-    if not partner.portal_shows_open_amounts:
-        lines = lines.filter(statement__status__in=RELEASED)
-    return lines
 
 
 def statement_lines(statement: Statement) -> tuple[list[CommissionLine], list[CommissionLine]]:

@@ -22,12 +22,14 @@ from accounts.access import Capability, has_capability
 from accounts.audit import audit_record
 from accounts.models import AuditAction
 from commissions.models import CommissionLine, Statement
+from commissions.selectors import RELEASED, amounts_visible
 from commissions.services.frozen_documents import partner_fingerprints
+from commissions.services.statement_downloads import FORMATS, statement_download
 from partners.models import Partner, PartnerClient
+from partners.selectors import partner_of
 from portal import selectors
 from portal.charts import monthly_bars
 from portal.forms import LineFilterForm
-from portal.services import FORMATS, statement_download
 
 PortalView = Callable[..., HttpResponse]
 LINES_PER_PAGE = 50
@@ -60,7 +62,7 @@ def partner_page(view: PortalView) -> PortalView:
             if user.is_staff:
                 return HttpResponseRedirect(reverse("admin:index"))
             raise PermissionDenied
-        partner = selectors.partner_of(user)
+        partner = partner_of(user)
         if partner is None:
             raise PermissionDenied("this account is not linked to a partner")
         return view(request, partner, *args, **kwargs)
@@ -122,9 +124,7 @@ def line(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
         partner,
         pk,
     )
-    visible = commission_line.statement is None or selectors.amounts_visible(
-        partner, commission_line.statement.status
-    )
+    visible = commission_line.statement is None or amounts_visible(partner, commission_line.statement.status)
     if not visible:
         raise Http404  # its amounts are still in preparation
     return render(
@@ -170,7 +170,7 @@ def client(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
 @partner_page
 def statements(request: HttpRequest, partner: Partner) -> HttpResponse:
     rows = [
-        (statement, selectors.amounts_visible(partner, statement.status))
+        (statement, amounts_visible(partner, statement.status))
         for statement in selectors.statements(request.user, partner)
     ]
     return render(request, "portal/statements.html", {"partner": partner, "rows": rows, "nav": "statements"})
@@ -179,7 +179,7 @@ def statements(request: HttpRequest, partner: Partner) -> HttpResponse:
 @partner_page
 def statement(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
     own = selectors.get_own(Statement.objects.select_related("chain"), request.user, partner, pk)
-    visible = selectors.amounts_visible(partner, own.status)
+    visible = amounts_visible(partner, own.status)
     lines, adjustments = selectors.statement_lines(own) if visible else ([], [])
     return render(
         request,
@@ -188,7 +188,7 @@ def statement(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
             "partner": partner,
             "statement": own,
             "visible": visible,
-            "released": own.status in selectors.RELEASED,
+            "released": own.status in RELEASED,
             "documents": partner_fingerprints(own),
             "lines": lines,
             "adjustments": adjustments,
@@ -203,7 +203,7 @@ def statement(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
 @partner_page
 def statement_document(request: HttpRequest, partner: Partner, pk: str, export_format: str) -> HttpResponse:
     own = selectors.get_own(Statement.objects.select_related("chain", "partner"), request.user, partner, pk)
-    if export_format not in FORMATS or own.status not in selectors.RELEASED:
+    if export_format not in FORMATS or own.status not in RELEASED:
         raise Http404  # a statement is downloadable once released
     document = statement_download(statement=own, actor=request.user, export_format=export_format)  # type: ignore[arg-type]
     response = HttpResponse(document.content, content_type=document.content_type)

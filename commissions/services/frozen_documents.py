@@ -24,11 +24,10 @@ from commissions.models import (
     DocumentFormat,
     Statement,
     StatementDocument,
-    StatementStatus,
 )
+from commissions.selectors import RELEASED
 from commissions.services.statement_documents import statement_filename, statement_partner_csv, statement_pdf
 
-RELEASED = (StatementStatus.RELEASED, StatementStatus.PAID)
 CONTENT_TYPES = {
     DocumentFormat.PARTNER_CSV: "text/csv; charset=utf-8",
     DocumentFormat.PARTNER_PDF: "application/pdf",

@@ -1,4 +1,5 @@
-"""What the portal writes: only the audit trail of a partner's downloads."""
+"""A statement as its partner downloads it (from the portal or the API), with the audit trail of
+the download."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from dataclasses import dataclass
 
 from accounts.models import User
 from commissions.models import Statement
-from commissions.services.frozen_documents import RELEASED, frozen_document
+from commissions.selectors import RELEASED
+from commissions.services.frozen_documents import frozen_document
 from commissions.services.statement_documents import statement_filename, statement_partner_csv, statement_pdf
 from commissions.services.statements import statement_export_audit
 
