@@ -21,7 +21,7 @@ from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 
 from accounts.models import Role
-from aurora.dashboard import database_reachable, redis_reachable
+from operations.dashboard import database_reachable, redis_reachable
 from operations.selectors import IngestionHealth, IngestionHealthStatus, ingestion_health
 
 logger = logging.getLogger("aurora.health")

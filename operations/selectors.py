@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
-from aurora.dashboard import chain_status
+from operations.dashboard import chain_status
 
 HEALTHY_MAX_LAG = 1  # final periods behind that are still healthy (the latest one may be in flight)
 DEGRADED_MAX_LAG = 5  # beyond this, unhealthy

@@ -7,7 +7,7 @@ from typing import Any
 from django import template
 
 from aurora.common.admin import amount_html
-from aurora.dashboard import dashboard_for
+from operations.dashboard import dashboard_for
 
 register = template.Library()
 
