@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from ingestion.models import DataType
 from ingestion.providers.base import (
-    PROBE_SCOPE,
     Exchange,
     Fetched,
     PeriodInfo,
@@ -21,6 +20,7 @@ from ingestion.providers.base import (
 )
 from ingestion.providers.errors import ProviderBadResponse
 from ingestion.providers.parsing import Percent, ProviderModel, Pubkey, StrictU64, validate
+from ingestion.providers.solana.probes import VALIDATOR_PAGE, probe_validator_page
 
 PAGE_LIMIT = 100
 MAX_PAGES = 50
@@ -54,17 +54,11 @@ class BlockRewardsHistoryBody(ProviderModel):
 class SolanaBeachAdapter(ProviderAdapter):
     chain_family = "solana"
     supplies = frozenset({DataType.META, DataType.FEES})
-    probe_call = "GET /validator/{vote}"
+    probe_call = VALIDATOR_PAGE
 
     def probe(self, validator: ValidatorRef | None) -> ProbeOutcome:
         """The registered validator's page."""
-        if validator is None:
-            return ProbeOutcome("no registered validator to ask about (register_validators)", skipped=True)
-        exchange = self.client.get(f"/validator/{validator.key}", scope=PROBE_SCOPE, request_key="probe")
-        validate(
-            BeachValidatorBody, exchange.body, provider=self.settings.name, endpoint="GET /validator/{vote}"
-        )
-        return ProbeOutcome(f"answered for {validator.key[:8]}…")
+        return probe_validator_page(self, validator, BeachValidatorBody)
 
     def _scope(self, period: PeriodInfo, validator: ValidatorRef) -> str:
         return f"{period.identifier}/{validator.key}"

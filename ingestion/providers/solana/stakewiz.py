@@ -13,7 +13,6 @@ from pydantic import Field
 
 from ingestion.models import DataType
 from ingestion.providers.base import (
-    PROBE_SCOPE,
     Exchange,
     Fetched,
     PeriodInfo,
@@ -24,6 +23,7 @@ from ingestion.providers.base import (
 )
 from ingestion.providers.errors import ProviderBadResponse
 from ingestion.providers.parsing import BasisPoints, ProviderModel, Pubkey, validate
+from ingestion.providers.solana.probes import VALIDATOR_PAGE, probe_validator_page
 
 LAMPORTS_PER_SOL = 10**9
 NonNegativeNumber = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -44,20 +44,11 @@ class StakewizValidatorBody(ProviderModel):
 class StakewizAdapter(ProviderAdapter):
     chain_family = "solana"
     supplies = frozenset({DataType.META})
-    probe_call = "GET /validator/{vote}"
+    probe_call = VALIDATOR_PAGE
 
     def probe(self, validator: ValidatorRef | None) -> ProbeOutcome:
         """The registered validator's page."""
-        if validator is None:
-            return ProbeOutcome("no registered validator to ask about (register_validators)", skipped=True)
-        exchange = self.client.get(f"/validator/{validator.key}", scope=PROBE_SCOPE, request_key="probe")
-        validate(
-            StakewizValidatorBody,
-            exchange.body,
-            provider=self.settings.name,
-            endpoint="GET /validator/{vote}",
-        )
-        return ProbeOutcome(f"answered for {validator.key[:8]}…")
+        return probe_validator_page(self, validator, StakewizValidatorBody)
 
     def fetch_meta(self, period: PeriodInfo, validator: ValidatorRef) -> Fetched[ValidatorMeta]:
         exchange = self.client.get(
