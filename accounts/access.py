@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import Role
+from accounts.models import Role, User
 
 M = TypeVar("M", bound=Model)
 
@@ -194,6 +194,15 @@ def model_policy(label: str) -> ModelPolicy | None:
 PARTNER_IDS_CACHE = "_aurora_partner_ids"
 
 
+def partner_model() -> type[Model]:
+    """The partner model, as the user's own relation names it: access stays below the domain
+    apps and imports none of them."""
+    model = User._meta.get_field("partner").related_model
+    if not isinstance(model, type):
+        raise TypeError(f"User.partner points to an unresolved model: {model!r}")
+    return model
+
+
 def partner_ids_of(user: Any) -> list[Any]:
     """The ids of the partners a user may see as a partner (guardian view permission on them),
     read once per user object: a request's user asks many times, the answer does not change
@@ -203,10 +212,8 @@ def partner_ids_of(user: Any) -> list[Any]:
         return list(cached)
     from guardian.shortcuts import get_objects_for_user
 
-    from partners.models import Partner
-
     ids = list(
-        get_objects_for_user(user, "partners.view_partner", klass=Partner, accept_global_perms=False)
+        get_objects_for_user(user, "partners.view_partner", klass=partner_model(), accept_global_perms=False)
         .order_by()
         .values_list("pk", flat=True)
     )
@@ -218,13 +225,6 @@ def partner_ids_of(user: Any) -> list[Any]:
 def forget_partner_ids(user: Any) -> None:
     if hasattr(user, PARTNER_IDS_CACHE):
         delattr(user, PARTNER_IDS_CACHE)
-
-
-def partners_of(user: Any) -> QuerySet[Any]:
-    """The partners a user may see as a partner: those it holds guardian view permission on."""
-    from partners.models import Partner
-
-    return Partner.objects.filter(pk__in=partner_ids_of(user))
 
 
 def scoped(queryset: QuerySet[M], user: Any) -> QuerySet[M]:

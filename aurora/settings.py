@@ -68,6 +68,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "api",
 ]
+# Demo users, partners, agreements, the simulated providers and the record_*/demo_* commands:
+# development only. `make demo`/`make test` turn it on (.var/services.env); production leaves it out.
+DEMO_APP: bool = env.bool("DEMO_APP", default=DEBUG)
+if DEMO_APP:
+    INSTALLED_APPS.append("demo")
 
 MIDDLEWARE = [
     "aurora.common.middleware.RequestContextMiddleware",

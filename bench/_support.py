@@ -249,7 +249,7 @@ class Recorded:
 
 
 def _simulation(world: World) -> Any:
-    from ingestion.simulated.solana import SimulatedSolana
+    from demo.simulated.solana import SimulatedSolana
 
     return SimulatedSolana.generated(
         validators=world.validators,

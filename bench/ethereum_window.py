@@ -1,6 +1,6 @@
 """One Ethereum window (225 epochs, a day) for 1,000 validators through the replay transport.
 
-World: the simulated network of `ingestion.simulated.ethereum` with its four scripted operator
+World: the simulated network of `demo.simulated.ethereum` with its four scripted operator
 validators plus generated ones (1,000 in all), one window of `period_length_epochs` = 225 (the
 configured length) starting at epoch 395100. Setup, not measured: the window is recorded through
 the real Beacon, execution and relay adapters in record mode into a scratch directory (as
@@ -66,7 +66,7 @@ def _peak_rss_kib() -> int:
 
 def _validators(count: int) -> list[Any]:
     """The four scripted operator validators, then generated ones with 0x01 credentials."""
-    from ingestion.simulated.ethereum import GWEI, SimulatedEthValidator, _hex, demo_validators
+    from demo.simulated.ethereum import GWEI, SimulatedEthValidator, _hex, demo_validators
 
     validators = list(demo_validators(seed=SEED))
     for number in range(count - len(validators)):
@@ -94,10 +94,11 @@ def record(root: Path, validators: int, epochs: int) -> dict[str, Any]:
 
     from chains.models import ProviderRole
     from chains.registry import load_registry
-    from ingestion.management.commands.record_ethereum_simulation import ROLE_DATA_TYPES, recording_adapters
+    from demo.recording import recording_adapters
+    from demo.simulated.ethereum import SimulatedEthereum
     from ingestion.providers.base import ValidatorRef
     from ingestion.providers.registry import ADAPTERS, RECORDING_MANIFEST
-    from ingestion.simulated.ethereum import SimulatedEthereum
+    from ingestion.services import ROLE_DATA_TYPES
 
     started = time.perf_counter()
     registry = load_registry(settings.AURORA_CHAINS_FILE, settings.AURORA_PROVIDERS_FILE)

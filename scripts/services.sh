@@ -543,6 +543,8 @@ write_env_file() {
 		[[ -z ${DATABASE_OWNER_URL_VALUE:-} ]] || echo "DATABASE_OWNER_URL=$DATABASE_OWNER_URL_VALUE"
 		[[ -z ${REDIS_URL_VALUE:-} ]] || echo "REDIS_URL=$REDIS_URL_VALUE"
 		echo "SECRET_KEY=$key"
+		echo "# The local set-up is for development: the demo app (demo data, simulated providers) is on."
+		echo "DEMO_APP=true"
 	} >"$tmp"
 	chmod 600 -- "$tmp"
 	mv -f -- "$tmp" "$ENV_OUT"

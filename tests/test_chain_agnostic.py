@@ -19,9 +19,6 @@ SUFFIXES = (".py", ".html", ".txt", ".js", ".css")
 EXEMPT_FILES = {
     # provider probes: operator tooling that talks to each provider, like ingestion does
     "operations/providers_check.py",
-    # demo data built from the shipped recordings, which are per chain
-    "commissions/services/demo.py",
-    "commissions/management/commands/demo_ethereum.py",
 }
 # Text naming the base units of the supported chains as examples, not code that depends on them.
 EXEMPT_TEXT = ("(lamports, wei)",)

@@ -693,9 +693,9 @@ def test_recompute_is_idempotent_whatever_the_figures(mev: int, fees: int, rates
 
 
 def test_the_shipped_recordings_give_lines_and_statements_for_the_demo_partners(registry: None) -> None:
-    from accounts.services import demo_users_ensure
     from canonical.services import normalize_range
-    from commissions.services.demo import demo_agreements_ensure, demo_statements_release
+    from demo.services import demo_agreements_ensure, demo_statements_release
+    from demo.users import demo_users_ensure
     from tests.solana_demo import CHAIN, replay
 
     replay()

@@ -16,13 +16,14 @@ import pytest
 from django.conf import settings
 
 from chains.registry import load_registry
-from ingestion.management.commands.record_ethereum_simulation import provider_settings
+from demo.simulated.ethereum import SimulatedEthereum
 from ingestion.models import DataType
 from ingestion.providers.base import (
     ChainSettings,
     Exchange,
     PeriodInfo,
     ProviderAdapter,
+    ProviderSettings,
     ValidatorRef,
 )
 from ingestion.providers.errors import ProviderBadResponse, ProviderNotConfigured
@@ -31,13 +32,12 @@ from ingestion.providers.ethereum.windows import BeaconTime, PeriodRangeError, W
 from ingestion.providers.http import reset_provider_state
 from ingestion.providers.registry import TransportMode, build_adapter, build_parser
 from ingestion.services import IngestionError
-from ingestion.simulated.ethereum import SimulatedEthereum
 
 WORLD = SimulatedEthereum()
 PARAMETERS = {"slots_per_epoch": 32, "seconds_per_slot": 12, "genesis_time": 1606824023}
 CHAIN = ChainSettings("ethereum-mainnet", finality_lag=1, parameters=PARAMETERS, period_length_epochs=4)
 _REGISTRY = load_registry(settings.AURORA_CHAINS_FILE, settings.AURORA_PROVIDERS_FILE)
-SETTINGS = {name: provider_settings(name, spec) for name, spec in _REGISTRY.providers.items()}
+SETTINGS = {name: ProviderSettings.from_spec(name, spec) for name, spec in _REGISTRY.providers.items()}
 ALPHA, BETA, GAMMA, DELTA = (v.pubkey for v in WORLD.validators)
 RELAY_HOSTS = [
     "boost-relay.flashbots.net",

@@ -31,8 +31,8 @@ from commissions.models import (
     ValidatorPnl,
 )
 from commissions.services.agreements import RuleSpec
-from commissions.services.demo import ETHEREUM_AGREEMENT
 from commissions.services.recompute import recompute_period
+from demo.services import ETHEREUM_AGREEMENT
 from ingestion.models import DataType, IngestionRun, StagingPayload
 from partners.models import PartnerClient
 from tests import factories as f

@@ -13,13 +13,13 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from chains.models import Chain, Period, Provider
+from demo.simulated.ethereum import FLASHBOTS, SimulatedEthereum
 from ingestion.models import DataType, IngestionRun, IngestionStatus, StagingPayload
 from ingestion.providers.base import ChainSettings, Exchange, PeriodInfo, ProviderSettings, ValidatorRef
 from ingestion.providers.ethereum.values import MISSED, RELAY_DELIVERED
 from ingestion.providers.http import reset_provider_state
 from ingestion.providers.registry import build_parser
 from ingestion.services import IngestOptions, ingest_range
-from ingestion.simulated.ethereum import FLASHBOTS, SimulatedEthereum
 from tests.ethereum_demo import BY_NAME, CHAIN, PERIOD_LENGTH, PERIODS, VALIDATORS, load_registry, replay
 from tests.solana_demo import delete_runs, delete_staged
 

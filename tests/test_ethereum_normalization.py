@@ -27,7 +27,7 @@ from canonical.normalization.families import family_rows
 from canonical.normalization.plan import NormalizationError
 from canonical.services import normalize_range
 from chains.models import Chain
-from ingestion.simulated.ethereum import SimulatedEthereum
+from demo.simulated.ethereum import SimulatedEthereum
 from tests.ethereum_demo import BY_NAME, CHAIN, PERIOD_LENGTH, PERIODS, VALIDATORS, load_registry, replay
 
 WORLD = SimulatedEthereum()

@@ -22,12 +22,12 @@ from aurora.common.hashing import sha256_hex
 from aurora.common.locks import _lock_id
 from chains.models import Chain, Period, Provider
 from chains.services import registry_sync
+from demo.simulated.solana import SimulatedSolana
 from ingestion.models import DataType, IngestionRun, IngestionStatus, StagingPayload
 from ingestion.providers.base import ChainSettings, PeriodInfo, ProviderSettings, ValidatorRef
 from ingestion.providers.http import reset_provider_state
 from ingestion.providers.registry import TransportMode, build_adapter
 from ingestion.services import IngestionError, IngestOptions, ItemOutcome, ingest_range, register_validators
-from ingestion.simulated.solana import SimulatedSolana
 from tests.solana_demo import CHAIN, MANIFEST, RECORDINGS, VALIDATORS, delete_runs, delete_staged, replay
 
 # Per validator and period: FEES from solana-rpc and solanabeach, MEV from jito, REWARDS from

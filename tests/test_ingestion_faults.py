@@ -25,12 +25,12 @@ from django.conf import settings
 from django.db import transaction
 
 from chains.models import Period, Provider
+from demo.simulated.solana import SimulatedSolana
 from ingestion.models import DataType, IngestionRun, IngestionStatus, StagingPayload
 from ingestion.providers.base import ProviderAdapter
 from ingestion.providers.http import reset_provider_state
 from ingestion.providers.registry import TransportMode
 from ingestion.services import IngestOptions, ingest_range
-from ingestion.simulated.solana import SimulatedSolana
 from tests.solana_demo import CHAIN, VALIDATORS, delete_staged
 from tests.test_ingestion import (  # noqa: F401  (fixtures used by name)
     ITEMS_PER_VALIDATOR,

@@ -29,8 +29,8 @@ from canonical.models import (
 from canonical.normalization import history
 from canonical.services import NormalizationError, normalization_plan, normalize_period, normalize_range
 from chains.models import Chain, ChainProviderMapping, Period, Provider, ValidatorIdentity
+from demo.simulated.solana import SimulatedSolana
 from ingestion.models import DataType, IngestionRun, IngestionStatus, StagingPayload
-from ingestion.simulated.solana import SimulatedSolana
 from tests.solana_demo import CHAIN, EPOCHS, MANIFEST, VALIDATORS, delete_staged, load_registry, replay
 
 ALPHA, BETA, GAMMA = VALIDATORS  # 5 % / 7 % then 8 % from 852 / 10 % commission; Gamma runs no Jito

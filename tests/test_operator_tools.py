@@ -370,8 +370,8 @@ def test_a_provider_check_that_cannot_run_is_a_warning(
 
 def test_the_shipped_demo_normalized_and_recomputed_is_clean_and_its_agreements_valid(registry: None) -> None:
     from canonical.services import normalize_range
-    from commissions.services.demo import demo_agreements_ensure
     from commissions.services.recompute import recompute_range
+    from demo.services import demo_agreements_ensure
     from tests.solana_demo import replay
 
     replay()

@@ -60,8 +60,8 @@ from commissions.models import (
     StatementStatus,
     ValidatorPnl,
 )
-from commissions.services.demo import demo_agreements_ensure
 from commissions.services.recompute import recompute_range
+from demo.services import demo_agreements_ensure
 from ingestion.models import IngestionRun, IngestionStatus, StagingPayload
 from ingestion.providers.errors import RecordingMissing
 from ingestion.providers.recording import ReplayTransport

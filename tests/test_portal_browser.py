@@ -78,10 +78,10 @@ SCREENSHOT_DIR = Path(settings.BASE_DIR) / "docs" / "screenshots"
 
 
 def _build_demo() -> None:
-    from accounts.services import demo_users_ensure
     from canonical.services import normalize_range
-    from commissions.services.demo import demo_agreements_ensure, demo_statements_release
     from commissions.services.recompute import recompute_range
+    from demo.services import demo_agreements_ensure, demo_statements_release
+    from demo.users import demo_users_ensure
     from tests.solana_demo import CHAIN, load_registry, replay
 
     load_registry()

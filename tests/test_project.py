@@ -1,5 +1,5 @@
 """Project-level guarantees: migrations match the models, production settings pass the deploy
-check, every setting is documented, and the demo users work."""
+check with or without the demo app, every setting is documented, and the demo users work."""
 
 import os
 import re
@@ -51,6 +51,27 @@ def test_production_settings_pass_the_deploy_check() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     # HSTS preload (W021) is left to the operator: it commits the domain to browsers' lists.
     assert set(re.findall(r"\(([a-z_]+\.[WE]\d+)\)", result.stderr + result.stdout)) <= {"security.W021"}
+
+
+def test_production_settings_leave_the_demo_app_out_and_still_pass_the_check() -> None:
+    production = {
+        "DEBUG": "false",
+        "DEMO_APP": "false",
+        "SECRET_KEY": "x7Gq2-" + "kP9vRt4wLm8zQa1sDf6hJk3nBc5" * 2,
+    }
+    check = manage("check", "--fail-level", "WARNING", **production)
+    commands = manage("help", "--commands", **production)
+    with_demo = manage("help", "--commands", **{**production, "DEMO_APP": "true"})
+
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "System check identified no issues" in check.stdout
+    assert commands.returncode == 0, commands.stderr
+    listed = set(commands.stdout.split())
+    assert {"ingest", "normalize", "recompute", "sync_registry"} <= listed
+    assert not listed & {"demo_users", "demo_agreements", "demo_ethereum", "record_simulation"}
+    assert {"demo_users", "demo_agreements", "demo_statements", "demo_ethereum", "record_simulation"} <= set(
+        with_demo.stdout.split()
+    )
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key() -> None:

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ingestion.simulated.base58 import b58decode, b58encode
-from ingestion.simulated.solana import (
+from demo.simulated.base58 import b58decode, b58encode
+from demo.simulated.solana import (
     RENT_EXEMPT_RESERVE,
     SLOTS_PER_EPOCH,
     STAKE_PROGRAM_ID,

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from demo.simulated.solana import SimulatedSolana
 from ingestion.models import DataType
 from ingestion.providers.base import (
     ChainSettings,
@@ -20,7 +21,6 @@ from ingestion.providers.base import (
 from ingestion.providers.errors import ProviderBadResponse, ProviderError
 from ingestion.providers.http import reset_provider_state
 from ingestion.providers.registry import TransportMode, build_adapter
-from ingestion.simulated.solana import SimulatedSolana
 
 WORLD = SimulatedSolana()
 CHAIN = ChainSettings(chain_id="solana-mainnet", finality_lag=1, parameters={"slots_per_epoch": 432_000})

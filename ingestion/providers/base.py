@@ -19,6 +19,7 @@ from ingestion.providers.options import AdapterOptions, ClientOptions
 
 if TYPE_CHECKING:
     from chains.models import Chain, Provider
+    from chains.registry import ProviderSpec
     from ingestion.providers.http import ProviderClient
 
 T = TypeVar("T")
@@ -48,6 +49,20 @@ class ProviderSettings:
             rate_limit_per_minute=provider.rate_limit_per_minute,
             timeout_seconds=float(provider.timeout_seconds or 30),
             options=dict(provider.options or {}),
+        )
+
+    @classmethod
+    def from_spec(cls, name: str, spec: ProviderSpec) -> ProviderSettings:
+        """The settings as providers.yaml declares them (no database needed)."""
+        return cls(
+            name=name,
+            adapter=spec.adapter,
+            base_url=str(spec.base_url) if spec.base_url else None,
+            api_version=spec.api_version,
+            api_key_env=spec.api_key_env,
+            rate_limit_per_minute=spec.rate_limit_per_minute,
+            timeout_seconds=spec.timeout_seconds,
+            options=spec.options,
         )
 
     @property

@@ -3,7 +3,7 @@ adapters.
 
 This builds the dataset that ships under `ingestion/recordings/ethereum-mainnet/`: the Beacon,
 execution and relay adapters run in record mode exactly as against live providers, only the
-transport answers from a deterministic simulation (`ingestion.simulated.ethereum`). No database
+transport answers from a deterministic simulation (`demo.simulated.ethereum`). No database
 is needed.
 
 Periods are windows of `--period-length` epochs (default 4, about 26 minutes, so the files stay
@@ -20,63 +20,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chains.models import PeriodType, ProviderRole
-from chains.registry import ProviderSpec, RegistryError, load_registry
-from ingestion.models import DataType
-from ingestion.providers.base import ChainSettings, ProviderSettings, ValidatorRef
-from ingestion.providers.registry import (
-    ADAPTERS,
-    RECORDING_MANIFEST,
-    TransportMode,
-    build_adapter,
-)
-from ingestion.simulated.ethereum import SimulatedEthereum
-
-ROLE_DATA_TYPES = {
-    "FEES": DataType.FEES,
-    "MEV": DataType.MEV,
-    "REWARDS": DataType.REWARDS,
-    "META": DataType.META,
-}
-
-
-def provider_settings(name: str, spec: ProviderSpec) -> ProviderSettings:
-    return ProviderSettings(
-        name=name,
-        adapter=spec.adapter,
-        base_url=str(spec.base_url) if spec.base_url else None,
-        api_version=spec.api_version,
-        api_key_env=spec.api_key_env,
-        rate_limit_per_minute=spec.rate_limit_per_minute,
-        timeout_seconds=spec.timeout_seconds,
-        options=spec.options,
-    )
-
-
-def recording_adapters(
-    world: SimulatedEthereum, *, registry: Any, chain_id: str, root: Path, period_length_epochs: int
-) -> dict[str, Any]:
-    """Every provider of the chain as an adapter in record mode, answered by the simulated world."""
-    spec = registry.chains[chain_id]
-    chain = ChainSettings(
-        chain_id=chain_id,
-        finality_lag=spec.finality_lag,
-        parameters=spec.parameters,
-        period_length_epochs=period_length_epochs,
-    )
-    providers = {name: provider_settings(name, provider) for name, provider in registry.providers.items()}
-    return {
-        name: build_adapter(
-            chain,
-            providers[name],
-            mode=TransportMode.RECORD,
-            recordings=root,
-            transport=world.transport(),
-            sleep=lambda _seconds: None,
-            companions=providers,
-        )
-        for names in spec.providers.values()
-        for name in names
-    }
+from chains.registry import RegistryError, load_registry
+from demo.recording import recording_adapters
+from demo.simulated.ethereum import SimulatedEthereum
+from ingestion.providers.base import ValidatorRef
+from ingestion.providers.registry import ADAPTERS, RECORDING_MANIFEST
+from ingestion.services import ROLE_DATA_TYPES
 
 
 class Command(BaseCommand):
@@ -150,7 +99,7 @@ class Command(BaseCommand):
                 f"--to-period {last} --period-length {length} --seed {options['seed']}"
             ),
             "about": (
-                "Responses of a simulated Ethereum network (ingestion/simulated/ethereum.py) recorded "
+                "Responses of a simulated Ethereum network (demo/simulated/ethereum.py) recorded "
                 "through the Beacon, execution and relay adapters. Periods are windows of "
                 f"{length} epochs; replaying this recording uses that length."
             ),

@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from commissions.services.demo import DemoDataError, demo_statements_release
+from demo.services import DemoDataError, demo_statements_release
 
 
 class Command(BaseCommand):

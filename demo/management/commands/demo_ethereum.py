@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from chains.models import Chain
 from commissions.models import CommissionLine, Statement, ValidatorPnl
-from commissions.services.demo import ETHEREUM_CHAIN, DemoDataError, demo_ethereum_agreement_ensure
+from demo.services import ETHEREUM_CHAIN, DemoDataError, demo_ethereum_agreement_ensure
 from ingestion.services import IngestionError, register_validators
 
 

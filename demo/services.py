@@ -17,7 +17,6 @@ from django.db import transaction
 from django.db.models import Sum
 
 from accounts.models import User
-from accounts.services import DEMO_PARTNER_NAME, DEMO_PARTNERS, demo_partner
 from canonical.models import CanonicalStakeReward
 from chains.models import Chain, Period
 from commissions.models import Agreement, AgreementStatus, Statement, StatementStatus
@@ -29,6 +28,7 @@ from commissions.services.statements import (
     statement_release,
     statement_submit,
 )
+from demo.users import DEMO_PARTNER_NAME, DEMO_PARTNERS, demo_partner
 from partners.models import ClientKind, Partner, PartnerClient
 
 ETHEREUM_CHAIN = "ethereum-mainnet"

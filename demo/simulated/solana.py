@@ -58,7 +58,7 @@ from typing import Any, Final
 
 import httpx
 
-from ingestion.simulated.base58 import b58decode, b58encode
+from demo.simulated.base58 import b58decode, b58encode
 
 SLOTS_PER_EPOCH: Final = 432_000
 SLOTS_PER_RUN: Final = 4  # NUM_CONSECUTIVE_LEADER_SLOTS

@@ -16,17 +16,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chains.models import ProviderRole
 from chains.registry import RegistryError, load_registry
-from ingestion.models import DataType
+from demo.simulated.solana import SimulatedSolana
 from ingestion.providers.base import ChainSettings, ProviderSettings, ValidatorRef
 from ingestion.providers.registry import ADAPTERS, TransportMode, build_adapter
-from ingestion.simulated.solana import SimulatedSolana
-
-ROLE_DATA_TYPES = {
-    "FEES": DataType.FEES,
-    "MEV": DataType.MEV,
-    "REWARDS": DataType.REWARDS,
-    "META": DataType.META,
-}
+from ingestion.services import ROLE_DATA_TYPES
 
 
 class Command(BaseCommand):
@@ -84,17 +77,9 @@ class Command(BaseCommand):
 
         def adapter(name: str, current_epoch: int) -> Any:
             provider = registry.providers[name]
-            provider_settings = ProviderSettings(
-                name=name,
-                adapter=provider.adapter,
-                base_url=str(provider.base_url) if provider.base_url else None,
-                api_version=provider.api_version,
-                api_key_env=provider.api_key_env,
-                options=provider.options,
-            )
             return build_adapter(
                 chain,
-                provider_settings,
+                ProviderSettings.from_spec(name, provider),
                 mode=TransportMode.RECORD,
                 recordings=root,
                 transport=world.at_epoch(current_epoch).transport(name),

@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.services import demo_users_ensure
+from demo.users import demo_users_ensure
 
 
 class Command(BaseCommand):
