@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
@@ -185,6 +186,12 @@ def capabilities(user: Any) -> frozenset[Capability]:
 
 def has_capability(user: Any, capability: Capability) -> bool:
     return capability in capabilities(user)
+
+
+def require_capability(user: Any, capability: Capability) -> None:
+    """For services: PermissionDenied unless `user` holds `capability`."""
+    if not has_capability(user, capability):
+        raise PermissionDenied(f"needs the {capability} capability")
 
 
 def model_policy(label: str) -> ModelPolicy | None:

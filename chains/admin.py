@@ -25,7 +25,7 @@ from accounts.admin_scope import ScopedAdminMixin
 from aurora.common.admin import ChoicesOncePerPageMixin
 from chains.models import Chain, ChainProviderMapping, Period, PeriodType, Provider, ValidatorIdentity
 from chains.registry import RegistryError, provider_problems
-from operations.services import registry_apply_files, registry_files, registry_files_digest, registry_preview
+from chains.services import registry_apply_files, registry_files, registry_files_digest, registry_preview
 
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 ENV_VAR = re.compile(r"^[A-Z][A-Z0-9_]*$")

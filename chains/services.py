@@ -1,4 +1,4 @@
-"""Write the validated registry files into the database."""
+"""Write the validated registry files into the database (from `sync_registry` or the admin)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import models, transaction
 
+from accounts.access import Capability, require_capability
+from accounts.audit import audit_record
+from accounts.models import AuditAction, User
+from aurora.common.hashing import sha256_hex
 from chains.models import Chain, ChainProviderMapping, Provider
 from chains.registry import ChainSpec, ProviderSpec, Registry, load_registry
 
@@ -165,4 +170,50 @@ def registry_sync(*, chains_file: Path, providers_file: Path, dry_run: bool = Fa
         report = registry_apply(registry=registry)
         if dry_run:
             transaction.set_rollback(True)
+    return report
+
+
+# ---- the registry files, synced from the admin -------------------------------------------------
+
+
+def registry_files() -> tuple[Path, Path]:
+    return Path(settings.AURORA_CHAINS_FILE), Path(settings.AURORA_PROVIDERS_FILE)
+
+
+def registry_files_digest() -> str:
+    """What the registry files hold now, so a confirmation applies the files that were previewed."""
+    contents = []
+    for path in registry_files():
+        try:
+            contents.append(path.read_bytes().hex())
+        except OSError:
+            contents.append("")
+    return sha256_hex(contents)
+
+
+def registry_preview(*, actor: User) -> SyncReport:
+    """What a sync of the registry files would change (nothing is kept); RegistryError if invalid."""
+    require_capability(actor, Capability.RUN_OPERATIONS)
+    chains_file, providers_file = registry_files()
+    return registry_sync(chains_file=chains_file, providers_file=providers_file, dry_run=True)
+
+
+def registry_apply_files(*, actor: User) -> SyncReport:
+    """Sync the registry files into the database and audit it, in one transaction."""
+    require_capability(actor, Capability.RUN_OPERATIONS)
+    chains_file, providers_file = registry_files()
+    with transaction.atomic():
+        report = registry_sync(chains_file=chains_file, providers_file=providers_file)
+        audit_record(
+            actor=actor,
+            action=AuditAction.REGISTRY_SYNC,
+            resource_type="chains.registry",
+            after={
+                "files_digest": registry_files_digest(),
+                "chains_file": str(chains_file),
+                "providers_file": str(providers_file),
+                "changes": report.lines(),
+            },
+            reason="registry sync from the admin",
+        )
     return report

@@ -16,11 +16,9 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.db.models import Model
@@ -31,11 +29,9 @@ from accounts.audit import audit_record, snapshot
 from accounts.models import AuditAction, User
 from aurora.common import context
 from aurora.common.dbscope import SYSTEM, set_database_scope
-from aurora.common.hashing import sha256_hex
 from aurora.common.locks import advisory_lock, lock_id
 from canonical.services import NormalizationError, normalize_range
 from chains.models import Chain, Period
-from chains.services import SyncReport, registry_sync
 from commissions.services.recompute import RecomputeError, recompute_range
 from ingestion.providers.registry import TransportMode
 from ingestion.services import IngestionError, IngestOptions, ingest_range, replay_recordings
@@ -341,54 +337,3 @@ def final_periods(*, chain_id: str, first: int, last: int) -> list[int]:
         for identifier in identifiers
         if identifier.isdigit() and first <= int(identifier) <= last
     )
-
-
-# ---- the registry -------------------------------------------------------------------------------
-
-
-def registry_files() -> tuple[Path, Path]:
-    return Path(settings.AURORA_CHAINS_FILE), Path(settings.AURORA_PROVIDERS_FILE)
-
-
-def registry_files_digest() -> str:
-    """What the registry files hold now, so a confirmation applies the files that were previewed."""
-    contents = []
-    for path in registry_files():
-        try:
-            contents.append(path.read_bytes().hex())
-        except OSError:
-            contents.append("")
-    return sha256_hex(contents)
-
-
-def registry_preview(*, actor: User) -> SyncReport:
-    """What a sync of the registry files would change (nothing is kept); RegistryError if invalid."""
-    _require(actor, Capability.RUN_OPERATIONS)
-    chains_file, providers_file = registry_files()
-    return registry_sync(chains_file=chains_file, providers_file=providers_file, dry_run=True)
-
-
-def registry_apply_files(*, actor: User) -> SyncReport:
-    """Sync the registry files into the database and audit it, in one transaction."""
-    _require(actor, Capability.RUN_OPERATIONS)
-    chains_file, providers_file = registry_files()
-    with transaction.atomic():
-        report = registry_sync(chains_file=chains_file, providers_file=providers_file)
-        audit_record(
-            actor=actor,
-            action=AuditAction.REGISTRY_SYNC,
-            resource_type="chains.registry",
-            after={
-                "files_digest": registry_files_digest(),
-                "chains_file": str(chains_file),
-                "providers_file": str(providers_file),
-                "changes": report.lines(),
-            },
-            reason="registry sync from the admin",
-        )
-    return report
-
-
-def _require(actor: User, capability: Capability) -> None:
-    if not has_capability(actor, capability):
-        raise PermissionDenied(f"needs the {capability} capability")
