@@ -186,7 +186,8 @@ def _send_on_commit(job_id: UUID) -> None:
 
 def send_again(job_id: UUID) -> None:
     """Queue the job's work again: a pipeline from its first stage not done, any other job whole."""
-    from operations import pipeline, services
+    from operations import services
+    from operations.pipeline import trigger
 
     job = Job.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).first()
     if job is None:
@@ -196,6 +197,6 @@ def send_again(job_id: UUID) -> None:
         done = {stage for stage, state in states.items() if state.get("status") == JobStatus.SUCCESS}
         remaining = [stage for stage in job.parameters.get("stages", []) if stage not in done]
         if remaining:
-            pipeline.dispatch(job.pk, stages=remaining)
+            trigger.dispatch(job.pk, stages=remaining)
     else:
         services.dispatch(job.pk)

@@ -638,7 +638,9 @@ def test_discovery_starts_the_oldest_periods_not_done_at_most_n_per_run_and_neve
     settings.AURORA_PIPELINE_PROVIDER = "replay"
     settings.AURORA_PIPELINE_MAX_PERIODS_PER_TICK = 2
     sent: list[str] = []
-    monkeypatch.setattr(pipeline, "dispatch", lambda job_id, stages=None: sent.append(str(job_id)))
+    monkeypatch.setattr(
+        "operations.pipeline.trigger.dispatch", lambda job_id, stages=None: sent.append(str(job_id))
+    )
 
     out = StringIO()
     with django_capture_on_commit_callbacks(execute=True):

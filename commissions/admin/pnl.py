@@ -1,4 +1,5 @@
-"""The validator P&L report in the admin: /admin/commissions/validatorpnl/report/.
+"""Validator P&L in the admin: its (read only) list, and the report at
+/admin/commissions/validatorpnl/report/.
 
 Filters by chain, validator and period range; shows one row per (period, validator) with each
 component in whole tokens and base units, totals per column, the total per period as an inline
@@ -25,7 +26,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from accounts.access import Capability, has_capability
-from aurora.common.admin import amount_html
+from accounts.admin_scope import ScopedAdminMixin
+from aurora.common.admin import ReadOnlyAdminMixin, amount_column, amount_html
 from aurora.common.amounts import token_amount
 from aurora.common.spreadsheet import safe_row
 from chains.models import Chain
@@ -42,6 +44,30 @@ COLUMN_TITLES = {
     "COMMISSION": "Commission",
     "PENALTIES": "Penalties (subtracted)",
 }
+
+
+@admin.register(ValidatorPnl)
+class ValidatorPnlAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[ValidatorPnl]):
+    list_display = [
+        "validator_key",
+        "chain",
+        "period",
+        "exec_fees",
+        "mev_tips",
+        "vote_rewards",
+        "commission",
+        "total_revenue",
+    ]
+    exec_fees = amount_column("exec_fees_native", "execution fees")
+    mev_tips = amount_column("mev_tips_native", "MEV tips")
+    vote_rewards = amount_column("vote_rewards_native", "vote rewards")
+    commission = amount_column("commission_native")
+    total_revenue = amount_column("total_revenue_native", "total revenue")
+    list_filter = ["chain"]
+    list_select_related = ["chain", "period"]
+    search_fields = ["validator_key", "period__period_identifier"]
+    raw_id_fields = ["period"]
+    date_hierarchy = "computed_at"
 
 
 class PnlReportForm(forms.Form):
