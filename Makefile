@@ -61,7 +61,7 @@ test: venv services ## run the whole test suite against the local PostgreSQL
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 screenshots: venv services ## save the portal's pages as PNGs in docs/screenshots/ (its browser tests, needs chromium)
-	AURORA_SCREENSHOTS=1 $(VENV)/bin/pytest -p no:cacheprovider tests/test_portal_browser.py
+	AURORA_SCREENSHOTS=1 $(VENV)/bin/pytest -p no:cacheprovider tests/portal/test_portal_browser.py
 
 bench: venv services ## run the benchmarks (bench/README.md) against a scratch database aurora_bench_<pid>
 	$(PY) -m bench $(BENCH_ARGS)

@@ -14,7 +14,7 @@ from commissions.models import Agreement, DocumentFormat, Statement, StatementDo
 from commissions.services.statements import statement_export, statement_release
 from partners.models import Partner
 from tests import factories as f
-from tests.test_statement_documents import small_statement
+from tests.commissions.test_statement_documents import small_statement
 
 pytestmark = pytest.mark.django_db
 

@@ -28,11 +28,11 @@ from aurora import logs
 from aurora.celery import app as celery_app
 from aurora.common import context
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
-@celery_app.task(name="tests.test_logging.log_a_line")
+@celery_app.task(name="tests.aurora.test_logging.log_a_line")
 def log_a_line(message: str) -> str | None:
     logging.getLogger("aurora.tests").info(message, extra={"chain_id": "solana-mainnet", "period": "850"})
     return logs.current_correlation_id()
@@ -220,7 +220,7 @@ def test_the_id_travels_in_the_message_headers_through_redis(private_queue: str)
     finally:
         client.close()
     message = json.loads(raw)
-    assert message["headers"]["task"] == "tests.test_logging.log_a_line"
+    assert message["headers"]["task"] == "tests.aurora.test_logging.log_a_line"
     assert message["headers"][logs.CORRELATION_HEADER] == str(correlation_id)
 
 

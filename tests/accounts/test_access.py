@@ -31,7 +31,7 @@ from aurora.common.dbscope import set_database_scope
 from aurora.common.middleware import DatabaseScopeMiddleware
 from commissions.models import CommissionLine, Statement
 from tests import factories as f
-from tests.test_admin import FACTORIES
+from tests.factories.by_model import FACTORIES
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a-long-test-password-1"

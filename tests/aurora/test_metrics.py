@@ -255,7 +255,7 @@ def test_in_multiprocess_mode_a_scrape_adds_up_every_process(tmp_path: Path) -> 
     environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "DEBUG": "true"}
     for _ in range(3):  # three worker processes, each counting once
         subprocess.run(
-            [sys.executable, "-c", CHILD], env=environment, check=True, cwd=Path(__file__).parent.parent
+            [sys.executable, "-c", CHILD], env=environment, check=True, cwd=Path(__file__).parents[2]
         )
     # One file per process and metric type, named after the host as well as the process.
     assert len(list(tmp_path.glob(f"counter_{socket.gethostname().replace('_', '-')}-*.db"))) == 3

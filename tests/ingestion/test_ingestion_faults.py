@@ -31,13 +31,13 @@ from ingestion.providers.base import ProviderAdapter
 from ingestion.providers.http import reset_provider_state
 from ingestion.providers.registry import TransportMode
 from ingestion.services import IngestOptions, ingest_range
-from tests.solana_demo import CHAIN, VALIDATORS, delete_staged
-from tests.test_ingestion import (  # noqa: F401  (fixtures used by name)
+from tests.ingestion.test_ingestion import (  # noqa: F401  (fixtures used by name)
     ITEMS_PER_VALIDATOR,
     _clean_provider_state,
     simulated,
     staging_rows,
 )
+from tests.solana_demo import CHAIN, VALIDATORS, delete_staged
 
 EPOCH = 852
 ITEMS = 3 * ITEMS_PER_VALIDATOR

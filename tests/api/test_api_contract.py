@@ -17,7 +17,7 @@ from django.test import Client
 
 from accounts.models import Role
 from tests import factories as f
-from tests.test_api_agreements import START, body, make_agreement, new_agreement, rule, signed_in, token
+from tests.api.test_api_agreements import START, body, make_agreement, new_agreement, rule, signed_in, token
 
 pytestmark = pytest.mark.django_db
 

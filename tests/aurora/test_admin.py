@@ -1,6 +1,5 @@
 """Every model is browsable in the admin; list pages and inline change pages do not grow queries with rows."""
 
-import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -14,44 +13,11 @@ from django.urls import reverse
 
 from accounts.models import Role
 from tests import factories as f
+from tests.factories.by_model import CHAIN_IDS, FACTORIES
 
 pytestmark = pytest.mark.django_db
 
 OUR_APPS = {"chains", "partners", "accounts", "ingestion", "canonical", "commissions", "operations"}
-
-CHAIN_IDS = itertools.count()
-
-FACTORIES: dict[str, Callable[..., Any]] = {
-    "chains.chain": lambda: f.ChainFactory(id=f"chain-{next(CHAIN_IDS)}"),
-    "chains.provider": f.ProviderFactory,
-    "chains.chainprovidermapping": f.ChainProviderMappingFactory,
-    "chains.period": f.PeriodFactory,
-    "chains.validatoridentity": f.ValidatorIdentityFactory,
-    "partners.partner": f.PartnerFactory,
-    "partners.partnerclient": f.PartnerClientFactory,
-    "accounts.user": f.PartnerUserFactory,
-    "accounts.auditlog": f.AuditLogFactory,
-    "ingestion.ingestionrun": f.IngestionRunFactory,
-    "ingestion.stagingpayload": f.StagingPayloadFactory,
-    "canonical.canonicalvalidatorfees": f.CanonicalValidatorFeesFactory,
-    "canonical.canonicalvalidatormev": f.CanonicalValidatorMevFactory,
-    "canonical.canonicalstakereward": f.CanonicalStakeRewardFactory,
-    "canonical.canonicalvalidatormeta": f.CanonicalValidatorMetaFactory,
-    "canonical.normalizationrun": f.NormalizationRunFactory,
-    "canonical.normalizedinput": f.NormalizedInputFactory,
-    "canonical.reconciliationreport": f.ReconciliationReportFactory,
-    "canonical.reconciliationfinding": f.ReconciliationFindingFactory,
-    "commissions.validatorpnl": f.ValidatorPnlFactory,
-    "commissions.agreement": lambda: f.AgreementVersionFactory().agreement,  # with its first version
-    "commissions.agreementversion": f.AgreementVersionFactory,
-    "commissions.agreementrule": f.AgreementRuleFactory,
-    "commissions.statement": f.StatementFactory,
-    "commissions.commissionline": f.CommissionLineFactory,
-    "commissions.agreementstatusevent": f.AgreementStatusEventFactory,
-    "commissions.computationrun": f.ComputationRunFactory,
-    "commissions.clientstakesnapshot": f.ClientStakeSnapshotFactory,
-    "operations.job": f.JobFactory,
-}
 
 REGISTERED = sorted(
     (model for model in admin.site._registry if model._meta.app_label in OUR_APPS),

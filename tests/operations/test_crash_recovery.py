@@ -21,9 +21,8 @@ from django.db import connections
 from ingestion.models import IngestionRun, IngestionStatus, StagingPayload
 from operations import pipeline
 from operations.models import Job, JobStatus
-from tests import test_pipeline
-from tests.solana_demo import CHAIN
-from tests.test_pipeline import (
+from tests.operations import test_pipeline
+from tests.operations.test_pipeline import (
     PERIOD,
     ProviderServer,
     Worker,
@@ -37,6 +36,7 @@ from tests.test_pipeline import (
     wait_job,
     worker_env,
 )
+from tests.solana_demo import CHAIN
 
 providers = test_pipeline.providers  # the recorded providers over HTTP (a fixture)
 PRODUCTION_VISIBILITY_TIMEOUT = 12 * 3600
