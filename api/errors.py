@@ -12,8 +12,8 @@ from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooB
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views import defaults
 
+from api import API_PREFIX
 from api.envelope import error_body
-from aurora.metrics import API_PREFIX
 
 JSON_CONTENT_TYPE = "application/json"
 

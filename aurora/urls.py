@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from api import API_PREFIX
 from aurora import probes
 from portal.views import home
 
@@ -17,7 +18,7 @@ admin.site.index_title = "Validator P&L and partner commissions"
 urlpatterns = [
     path("", home, name="root"),
     path("portal/", include("portal.urls")),
-    path("v1/", include("api.urls")),
+    path(API_PREFIX.lstrip("/"), include("api.urls")),
     path("admin/", admin.site.urls),
     # Probes and metrics: answered by aurora.probes.ProbeMiddleware before the rest of the stack.
     path("health", probes.liveness, name="health"),
