@@ -14,13 +14,13 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from accounts.access import Capability, has_capability
+from accounts.access import Capability, has_capability, require_capability
 from accounts.admin_scope import ScopedAdminMixin
 from aurora.common.admin import ChoicesOncePerPageMixin
 from chains.models import Chain, ChainProviderMapping, Period, PeriodType, Provider, ValidatorIdentity
@@ -225,8 +225,7 @@ class ChainAdmin(ScopedAdminMixin, admin.ModelAdmin[Chain]):
 
     def sync_view(self, request: HttpRequest) -> HttpResponse:
         """Preview the sync of the registry files; apply it when the previewed files are confirmed."""
-        if not has_capability(request.user, Capability.RUN_OPERATIONS):
-            raise PermissionDenied
+        require_capability(request.user, Capability.RUN_OPERATIONS)
         notice = ""
         if request.method == "POST" and request.POST.get("digest") != registry_files_digest():
             notice = "The registry files changed since the preview: review the changes again."

@@ -10,12 +10,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 
-from accounts.access import Capability, has_capability, scoped
+from accounts.access import Capability, require_capability, scoped
 
 
 def _require(request: HttpRequest, capability: Capability) -> None:
-    if not has_capability(request.user, capability):
-        raise PermissionDenied
+    require_capability(request.user, capability)
 
 
 def _scoped_object(request: HttpRequest, model: Any, object_id: str) -> Any:
