@@ -7,12 +7,11 @@ mid-month); 2,000 active agreements with 3 rules each (FIXED_SHARE, STAKE_WEIGHT
 CLIENT_REVENUE on different components, some per validator, some tiered, floors and caps).
 
 Measured, each in a fresh process:
-1. a full recompute of the 10 periods (P&L, 60,000 lines, snapshots, draft statements):
-   target <= 60 s;
-2. the same recompute with nothing changed: target <= 10 s;
+1. a full recompute of the 10 periods (P&L, 60,000 lines, snapshots, draft statements);
+2. the same recompute with nothing changed: target <= 1 s;
 3. a plain SQL aggregate of the same component sums (per period, partner and validator: the
    clients' stake, rewards and commission, and each validator's components), the floor a
-   recompute can approach; the report gives the ratio.
+   recompute can approach: target full recompute <= 3x it, measured in the same run.
 
     python -m bench recompute            # scratch database, as `make bench`
 """
@@ -42,7 +41,7 @@ FIRST_PERIOD = 1_000
 MONTH_START = datetime(2026, 10, 1, tzinfo=UTC)
 if os.environ.get("AURORA_BENCH_SMALL"):  # the same shape at a tenth of the size
     VALIDATORS, ACCOUNTS_PER_VALIDATOR, PARTNERS = 10, 2_000, 50
-TARGET_FULL, TARGET_UNCHANGED = 60.0, 10.0
+TARGET_RATIO, TARGET_UNCHANGED = 3.0, 1.0
 RESULT_PREFIX = "RESULT "
 
 
@@ -431,22 +430,23 @@ def main(argv: list[str] | None = None) -> int:
     sql = measure("sql")
     say(f"  {sql['wall']:.2f} s, {sql['groups']:,} groups")
     expected_lines = PERIODS * PARTNERS * AGREEMENTS_PER_PARTNER * 3
+    ratio = full["wall"] / sql["wall"]
     table(
         [
             ("lines", f"{full['lines_written']:,} (expected {expected_lines:,})"),
             (
                 "full recompute",
-                f"{full['wall']:.1f} s (Python CPU {full['cpu']:.1f} s; target <= {TARGET_FULL:.0f} s)",
+                f"{full['wall']:.1f} s (Python CPU {full['cpu']:.1f} s)",
             ),
             ("per period", ", ".join(f"{s:.1f}" for s in full["per_period"]) + " s"),
             (
                 "nothing changed",
                 f"{again['wall']:.1f} s, {again['lines_written']} written "
-                f"(target <= {TARGET_UNCHANGED:.0f} s)",
+                f"(target <= {TARGET_UNCHANGED:.1f} s)",
             ),
             (
                 "plain SQL aggregate",
-                f"{sql['wall']:.2f} s: full recompute is {full['wall'] / sql['wall']:.1f}x it",
+                f"{sql['wall']:.2f} s: full recompute is {ratio:.1f}x it (target <= {TARGET_RATIO:.0f}x)",
             ),
             ("peak RSS", mib(full["peak_kib"])),
         ],
@@ -457,14 +457,16 @@ def main(argv: list[str] | None = None) -> int:
         failures.append(f"runs failed: {full['errors'][:1]}")
     if full["lines_written"] != expected_lines:
         failures.append("unexpected number of lines")
-    if full["wall"] > TARGET_FULL:
-        failures.append(f"full recompute {full['wall']:.1f} s > {TARGET_FULL:.0f} s")
+    if ratio > TARGET_RATIO:
+        failures.append(
+            f"full recompute {full['wall']:.1f} s is {ratio:.1f}x the SQL aggregate (> {TARGET_RATIO:.0f}x)"
+        )
     if again["wall"] > TARGET_UNCHANGED or again["lines_written"]:
         failures.append(f"unchanged recompute {again['wall']:.1f} s, {again['lines_written']} lines written")
     for failure in failures:
         say(f"FAIL: {failure}")
     if not failures:
-        say(f"\nPASS: full {full['wall']:.1f} s, unchanged {again['wall']:.1f} s")
+        say(f"\nPASS: full {full['wall']:.1f} s ({ratio:.1f}x SQL), unchanged {again['wall']:.1f} s")
     return 1 if failures else 0
 
 

@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from accounts.access import scoped
+from aurora.common.planner import hash_joins_only
 from canonical.models import CanonicalStakeReward, CanonicalValidatorFees, CanonicalValidatorMev
 from chains.models import Chain, Period, ValidatorIdentity
 from commissions.engine.attribution import ClientTotals, PartnerFigures, ValidatorFigures
@@ -129,7 +130,7 @@ def period_pnl(period: Period, validators: Sequence[str]) -> list[PnlFigures]:
     return result
 
 
-_CLIENT_TOTALS = """
+CLIENT_TOTALS_SQL = """
 WITH clients AS (
     SELECT partner_id, address, kind FROM partner_clients
     WHERE chain_id = %(chain)s AND effective_from <= %(end)s
@@ -160,7 +161,7 @@ WITH clients AS (
 )"""
 # Stores each partner's stake accounts (documents) in the same statement: the detail never leaves
 # the database, and a snapshot is rewritten only where its digest changed.
-_STORE_SNAPSHOTS = """, documents AS (
+STORE_SNAPSHOTS_SQL = """, documents AS (
     SELECT p.partner_id, coalesce(sum(v.n), 0) AS n, coalesce(sum(v.stake), 0) AS stake,
            coalesce(json_object_agg(v.validator_key, v.accounts ORDER BY v.validator_key)
                     FILTER (WHERE v.validator_key IS NOT NULL)::text, '{}') AS doc
@@ -201,14 +202,14 @@ def client_figures(
     partners = sorted(set(partner_ids))
     if not partners:
         return {}
-    query = _CLIENT_TOTALS + (_STORE_SNAPSHOTS if snapshot else "") + _SELECT_TOTALS
+    query = CLIENT_TOTALS_SQL + (STORE_SNAPSHOTS_SQL if snapshot else "") + _SELECT_TOTALS
     parameters: dict[str, Any] = {
         "chain": period.chain_id,
         "end": period.period_end,
         "period": period.pk,
         "partners": partners,
     }
-    with connection.cursor() as cursor:
+    with hash_joins_only(), connection.cursor() as cursor:
         cursor.execute(query, parameters)
         rows = cursor.fetchall()
     totals: dict[UUID, dict[str, ClientTotals]] = defaultdict(dict)
@@ -332,7 +333,7 @@ def describe(value: Any) -> str:
     return format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)
 
 
-ENGINE_VERSION = "2026-11-2"  # change with any change to what the engine computes from its inputs
+ENGINE_VERSION = "2026-12-1"  # change with any change to what the engine computes from its inputs
 
 INPUTS_SQL = """
 SELECT md5(concat_ws('|',

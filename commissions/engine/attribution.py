@@ -39,9 +39,10 @@ def to_decimal(value: Fraction) -> Decimal:
 
 def text(value: Fraction | Decimal | int) -> str:
     """An exact amount for a breakdown: integers as they are, anything finer to 18 places, no
-    trailing zeros."""
+    trailing zeros; zero is "0", never "-0" (as PostgreSQL spells it)."""
     if type(value) is Decimal:
-        return format(value.quantize(PLACES, rounding=ROUND_HALF_EVEN).normalize(), "f")
+        rounded = value.quantize(PLACES, rounding=ROUND_HALF_EVEN)
+        return "0" if rounded.is_zero() else format(rounded.normalize(), "f")
     if isinstance(value, Fraction):
         return text(to_decimal(value))
     return str(value)
@@ -143,9 +144,20 @@ def stored(value: Decimal) -> str:
 class Strategy:
     """A base = the sum of per-validator parts, each computed at 80 significant digits in key order
     and the sum rounded once to 18 places (half-even). Validators that contribute nothing and where
-    the partner has no clients are left out of the breakdown."""
+    the partner has no clients are left out of the breakdown.
+
+    Each method is written twice, side by side: `validator_base` in Python and `sql_amount` /
+    `sql_detail` in SQL, which `commissions.services.bases` runs for a whole period at once. The
+    SQL reads one row per validator and attribution with the columns `component`, `total` (the
+    component's figure), `validator_stake`, `accounts`, `client_stake`, `client_rewards`,
+    `client_commission`, `client_penalties` and `share` (client_stake / validator_stake at 100
+    places, NULL without stake); `aurora_amount_text(x)` spells an amount as `text` does. Property tests
+    hold the two forms equal (tests/commissions/test_bases.py).
+    """
 
     method: ClassVar[str]
+    sql_amount: ClassVar[str]
+    sql_detail: ClassVar[str] = "'{}'::jsonb"
 
     def attribute(
         self, component: str, validators: Sequence[ValidatorFigures], partner: PartnerFigures
@@ -173,6 +185,7 @@ class Strategy:
 
 class FixedShare(Strategy):
     method = AttributionMethod.FIXED_SHARE
+    sql_amount = "total"
 
     def validator_base(
         self, component: str, figures: ValidatorFigures, partner: PartnerFigures
@@ -182,6 +195,15 @@ class FixedShare(Strategy):
 
 class StakeWeight(Strategy):
     method = AttributionMethod.STAKE_WEIGHT
+    sql_amount = """CASE WHEN accounts = 0 OR validator_stake = 0 THEN 0
+        ELSE round(total * client_stake, 100) / validator_stake END"""
+    sql_detail = """CASE WHEN accounts = 0 OR validator_stake = 0
+        THEN jsonb_build_object('stake_accounts', accounts)
+        ELSE jsonb_build_object('component_total', aurora_amount_text(total),
+                                'introduced_stake', aurora_amount_text(client_stake),
+                                'validator_stake', aurora_amount_text(validator_stake),
+                                'stake_share', aurora_amount_text(share),
+                                'stake_accounts', accounts) END"""
 
     def validator_base(
         self, component: str, figures: ValidatorFigures, partner: PartnerFigures
@@ -202,6 +224,18 @@ class StakeWeight(Strategy):
 
 class ClientRevenue(Strategy):
     method = AttributionMethod.CLIENT_REVENUE
+    sql_amount = f"""CASE component WHEN 'COMMISSION' THEN client_commission
+        WHEN 'VOTE_REWARDS' THEN client_rewards - client_penalties
+        ELSE {StakeWeight.sql_amount} END"""
+    sql_detail = f"""CASE component
+        WHEN 'COMMISSION' THEN jsonb_build_object('clients_commission', aurora_amount_text(client_commission),
+                                                  'stake_accounts', accounts)
+        WHEN 'VOTE_REWARDS' THEN jsonb_build_object('clients_rewards', aurora_amount_text(client_rewards),
+                                                    'stake_accounts', accounts)
+            || CASE WHEN client_penalties <> 0
+                    THEN jsonb_build_object('clients_penalties', aurora_amount_text(client_penalties))
+                    ELSE '{{}}'::jsonb END
+        ELSE {StakeWeight.sql_detail} END"""
 
     def validator_base(
         self, component: str, figures: ValidatorFigures, partner: PartnerFigures

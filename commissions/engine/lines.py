@@ -58,6 +58,11 @@ AttributionCache = dict[tuple[Any, ...], Attribution]
 NEGATIVE_BASE = "negative base: penalties exceeded rewards"
 
 
+def needs_introduced_stake(terms: RuleTerms) -> bool:
+    """Whether the line's rate depends on the partner's introduced stake (tiers on that basis)."""
+    return terms.tiers is not None and terms.tiers.basis == "introduced_stake"
+
+
 def compute_line(
     terms: RuleTerms,
     validators: Sequence[ValidatorFigures],
@@ -78,6 +83,16 @@ def compute_line(
         attribution = STRATEGIES[terms.method].attribute(terms.component, matched, partner)
         if cache is not None:
             cache[key] = attribution
+    introduced = None
+    if needs_introduced_stake(terms):
+        introduced = partner.introduced_stake([v.validator_key for v in matched])
+    return line_result(terms, attribution, introduced)
+
+
+def line_result(terms: RuleTerms, attribution: Attribution, introduced_stake: Fraction | None) -> LineResult:
+    """The terms applied to an attribution (however it was computed): rate, floor, cap, rounding.
+    `introduced_stake` is the partner's stake on the matched validators, needed by tiers on that
+    basis only."""
     base = attribution.base
     breakdown = dict(attribution.breakdown)
     if base < 0:
@@ -96,8 +111,10 @@ def compute_line(
     if terms.tiers is not None:
         if terms.tiers.basis == "base_amount":
             measure = Fraction(base)
+        elif introduced_stake is None:
+            raise ValueError("tiers on introduced stake need the partner's introduced stake")
         else:
-            measure = partner.introduced_stake([v.validator_key for v in matched])
+            measure = introduced_stake
         rate = terms.tiers.rate(measure)
         breakdown["tiers"] = {**terms.tiers.as_json(), "measured": text(measure)}
     else:

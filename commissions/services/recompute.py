@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -36,7 +36,7 @@ from aurora.common.hashing import sha256_hex
 from aurora.common.locks import advisory_lock
 from chains.models import Chain, Period
 from commissions.engine.attribution import PartnerFigures
-from commissions.engine.lines import AttributionCache, LineResult, compute_line
+from commissions.engine.lines import AttributionCache, LineResult, compute_line, line_result
 from commissions.models import (
     CommissionLine,
     ComputationRun,
@@ -48,13 +48,14 @@ from commissions.models import (
 from commissions.selectors import (
     AgreementInForce,
     PnlFigures,
+    RuleInForce,
     agreements_in_force,
-    client_figures,
     input_fingerprint,
     operator_validators,
     period_pnl,
     statement_month,
 )
+from commissions.services.bases import AttributionKey, attribute_period
 
 logger = logging.getLogger(__name__)
 
@@ -102,26 +103,58 @@ class ComputedLine:
 def compute_period(
     pnl: Sequence[PnlFigures], agreements: Sequence[AgreementInForce], clients: dict[UUID, PartnerFigures]
 ) -> list[ComputedLine]:
-    """Every line of the period, in key order (pure: no database)."""
+    """Every line of the period, in key order, attributed in Python (pure: no database). The
+    reference for `compute_period_in_database`, which must give the same lines."""
     figures = [p.as_validator_figures() for p in sorted(pnl, key=lambda p: p.validator_key)]
     cache: AttributionCache = {}
-    lines = []
-    for agreement in sorted(agreements, key=lambda a: str(a.agreement_id)):
+
+    def result(agreement: AgreementInForce, rule: RuleInForce) -> LineResult:
         partner = clients.get(agreement.partner_id, PartnerFigures())
-        for rule in sorted(agreement.rules, key=lambda r: r.terms.rule_order):
-            lines.append(
-                ComputedLine(
-                    agreement_id=agreement.agreement_id,
-                    partner_id=agreement.partner_id,
-                    version_number=agreement.version_number,
-                    rule_id=rule.rule_id,
-                    rule_order=rule.terms.rule_order,
-                    validator_key=rule.terms.validator_key,
-                    component=rule.terms.component,
-                    method=rule.terms.method,
-                    result=compute_line(rule.terms, figures, partner, cache),
-                )
-            )
+        return compute_line(rule.terms, figures, partner, cache)
+
+    return _lines(agreements, result)
+
+
+def compute_period_in_database(
+    period: Period, pnl: Sequence[PnlFigures], agreements: Sequence[AgreementInForce], *, snapshot: bool
+) -> list[ComputedLine]:
+    """Every line of the period, in key order, with the bases and breakdowns computed by PostgreSQL
+    (`commissions.services.bases`) and the terms applied here. With `snapshot`, the partners'
+    client stake snapshots are stored by the same statement."""
+    keys = {
+        (agreement.agreement_id, rule.terms.rule_order): AttributionKey.of(rule.terms, agreement.partner_id)
+        for agreement in agreements
+        for rule in agreement.rules
+    }
+    attributed = attribute_period(
+        period, pnl, keys.values(), [a.partner_id for a in agreements], snapshot=snapshot
+    )
+
+    def result(agreement: AgreementInForce, rule: RuleInForce) -> LineResult:
+        found = attributed[keys[(agreement.agreement_id, rule.terms.rule_order)]]
+        return line_result(rule.terms, found.attribution, found.introduced_stake)
+
+    return _lines(agreements, result)
+
+
+def _lines(
+    agreements: Sequence[AgreementInForce], result: Callable[[AgreementInForce, RuleInForce], LineResult]
+) -> list[ComputedLine]:
+    lines = [
+        ComputedLine(
+            agreement_id=agreement.agreement_id,
+            partner_id=agreement.partner_id,
+            version_number=agreement.version_number,
+            rule_id=rule.rule_id,
+            rule_order=rule.terms.rule_order,
+            validator_key=rule.terms.validator_key,
+            component=rule.terms.component,
+            method=rule.terms.method,
+            result=result(agreement, rule),
+        )
+        for agreement in sorted(agreements, key=lambda a: str(a.agreement_id))
+        for rule in sorted(agreement.rules, key=lambda r: r.terms.rule_order)
+    ]
     return sorted(lines, key=lambda line: (str(line.agreement_id), line.rule_order))
 
 
@@ -217,8 +250,7 @@ def _recompute(period: Period, run: ComputationRun) -> None:
     pnl = period_pnl(period, operator_validators(period.chain))
     _write_pnl(period, pnl, run)
     agreements = agreements_in_force(period)
-    clients = client_figures(period, [a.partner_id for a in agreements], snapshot=True)
-    lines = compute_period(pnl, agreements, clients)
+    lines = compute_period_in_database(period, pnl, agreements, snapshot=True)
     run.fingerprint = lines_fingerprint(period, lines)
     LineBook(period, run).apply(lines)
     run.input_fingerprint = input_fingerprint(period)  # after this run's own writes
