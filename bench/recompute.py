@@ -41,7 +41,7 @@ FIRST_PERIOD = 1_000
 MONTH_START = datetime(2026, 10, 1, tzinfo=UTC)
 if os.environ.get("AURORA_BENCH_SMALL"):  # the same shape at a tenth of the size
     VALIDATORS, ACCOUNTS_PER_VALIDATOR, PARTNERS = 10, 2_000, 50
-TARGET_RATIO, TARGET_UNCHANGED = 3.0, 1.0
+TARGET_RATIO, TARGET_UNCHANGED, TARGET_PREVIEW = 3.0, 1.0, 2.0
 RESULT_PREFIX = "RESULT "
 
 
@@ -378,6 +378,35 @@ def child(mode: str) -> dict[str, Any]:
             "groups": groups,
             "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         }
+    if mode == "preview":
+        from commissions.models import Agreement
+        from commissions.services.agreements import RuleSpec
+        from commissions.services.preview import preview_terms
+
+        agreement = Agreement.objects.order_by("agreement_name").first()
+        if agreement is None:
+            raise SystemExit("the bench month has no agreement: run the setup first")
+        current = [RuleSpec(**rule) for rule in _rules_of(agreement)]
+        proposed = [
+            RuleSpec(**{**vars(rule), "commission_rate_bps": rule.commission_rate_bps + 10})
+            for rule in current
+        ]
+        started, cpu = time.perf_counter(), time.process_time()
+        preview = preview_terms(
+            partner_id=agreement.partner_id,
+            agreement_id=agreement.pk,
+            proposed=proposed,
+            current=current,
+            chain_id=CHAIN,
+            first=FIRST_PERIOD,
+            last=FIRST_PERIOD + PERIODS - 1,
+        )
+        return {
+            "wall": time.perf_counter() - started,
+            "cpu": time.process_time() - cpu,
+            "periods": len(preview.rows),
+            "matches_stored": preview.current_total == preview.stored_total,
+        }
     runs = recompute_range(
         chain_id=CHAIN, first=FIRST_PERIOD, last=FIRST_PERIOD + PERIODS - 1, triggered_by="bench"
     )
@@ -391,6 +420,25 @@ def child(mode: str) -> dict[str, Any]:
         "per_period": [float(r.duration_seconds or 0) for r in runs],
         "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }
+
+
+def _rules_of(agreement: Any) -> list[dict[str, Any]]:
+    from commissions.models import AgreementRule
+
+    fields = [
+        "rule_order",
+        "revenue_component",
+        "attribution_method",
+        "commission_rate_bps",
+        "validator_key",
+        "floor_amount_native",
+        "cap_amount_native",
+        "tier_config",
+    ]
+    rows = AgreementRule.objects.filter(agreement=agreement, is_active=True).order_by("rule_order")
+    return [
+        {**dict(zip(fields, values, strict=True)), "chain_id": CHAIN} for values in rows.values_list(*fields)
+    ]
 
 
 def measure(mode: str) -> dict[str, Any]:
@@ -408,7 +456,7 @@ def measure(mode: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.recompute", description=__doc__)
-    parser.add_argument("--child", choices=["recompute", "sql"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["recompute", "sql", "preview"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         sys.stdout.write(RESULT_PREFIX + json.dumps(child(args.child)) + "\n")
@@ -426,6 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     say("recompute with nothing changed ...")
     again = measure("recompute")
     say(f"  {again['wall']:.1f} s, {again['lines_written']} lines written")
+    say("what-if preview of one agreement over the month ...")
+    preview = measure("preview")
+    say(f"  {preview['wall']:.2f} s, {preview['periods']} periods")
     say("plain SQL aggregate of the same sums ...")
     sql = measure("sql")
     say(f"  {sql['wall']:.2f} s, {sql['groups']:,} groups")
@@ -448,6 +499,11 @@ def main(argv: list[str] | None = None) -> int:
                 "plain SQL aggregate",
                 f"{sql['wall']:.2f} s: full recompute is {ratio:.1f}x it (target <= {TARGET_RATIO:.0f}x)",
             ),
+            (
+                "what-if preview",
+                f"{preview['wall']:.2f} s for one agreement over {preview['periods']} periods "
+                f"(target <= {TARGET_PREVIEW:.0f} s)",
+            ),
             ("peak RSS", mib(full["peak_kib"])),
         ],
         "recompute",
@@ -463,6 +519,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if again["wall"] > TARGET_UNCHANGED or again["lines_written"]:
         failures.append(f"unchanged recompute {again['wall']:.1f} s, {again['lines_written']} lines written")
+    if preview["wall"] > TARGET_PREVIEW or not preview["matches_stored"]:
+        failures.append(
+            f"what-if preview {preview['wall']:.2f} s (current terms match the stored lines: "
+            f"{preview['matches_stored']})"
+        )
     for failure in failures:
         say(f"FAIL: {failure}")
     if not failures:

@@ -335,43 +335,68 @@ def describe(value: Any) -> str:
 
 ENGINE_VERSION = "2026-12-1"  # change with any change to what the engine computes from its inputs
 
-INPUTS_SQL = """
-SELECT md5(concat_ws('|',
+_ROWS_OF_PERIOD = (
+    "(SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM {table} t"
+    " WHERE t.period_id = p.period_id)"
+)
+
+# The chain-wide inputs are digested once for all the periods asked; each period adds its own rows.
+INPUTS_SQL = f"""
+WITH shared AS MATERIALIZED (
+    SELECT concat_ws('|',
+        (SELECT parameters::text FROM chains WHERE chain_id = %(chain)s),
+        (SELECT md5(string_agg(validator_key || is_active::text, ',' ORDER BY validator_key))
+           FROM canonical_validator_identities WHERE chain_id = %(chain)s),
+        (SELECT md5(string_agg(client_id::text || updated_at::text, ',' ORDER BY client_id))
+           FROM partner_clients WHERE chain_id = %(chain)s),
+        (SELECT md5(string_agg(agreement_id::text || updated_at::text, ',' ORDER BY agreement_id))
+           FROM agreements),
+        (SELECT md5(string_agg(version_id::text || effective_from::text || coalesce(effective_until::text, '')
+                               || md5(terms_snapshot::text), ',' ORDER BY version_id))
+           FROM agreement_versions),
+        (SELECT md5(string_agg(rule_id::text || updated_at::text, ',' ORDER BY rule_id))
+           FROM agreement_rules),
+        (SELECT md5(string_agg(status_event_id::text, ',' ORDER BY status_event_id))
+           FROM agreement_status_events),
+        (SELECT md5(string_agg(statement_id::text || status, ',' ORDER BY statement_id))
+           FROM partner_commission_statements WHERE chain_id = %(chain)s)
+    ) AS digest
+)
+SELECT p.period_id, md5(concat_ws('|',
     %(engine)s,
-    (SELECT period_end::text FROM canonical_periods WHERE period_id = %(period)s),
-    (SELECT parameters::text FROM chains WHERE chain_id = %(chain)s),
-    (SELECT count(*) || ':' || coalesce(max(updated_at)::text, '')
-       FROM canonical_validator_fees WHERE period_id = %(period)s),
-    (SELECT count(*) || ':' || coalesce(max(updated_at)::text, '')
-       FROM canonical_validator_mev WHERE period_id = %(period)s),
-    (SELECT count(*) || ':' || coalesce(max(updated_at)::text, '')
-       FROM canonical_stake_rewards WHERE period_id = %(period)s),
-    (SELECT md5(string_agg(validator_key || is_active::text, ',' ORDER BY validator_key))
-       FROM canonical_validator_identities WHERE chain_id = %(chain)s),
-    (SELECT md5(string_agg(client_id::text || updated_at::text, ',' ORDER BY client_id))
-       FROM partner_clients WHERE chain_id = %(chain)s),
-    (SELECT md5(string_agg(agreement_id::text || updated_at::text, ',' ORDER BY agreement_id))
-       FROM agreements),
-    (SELECT md5(string_agg(version_id::text || effective_from::text || coalesce(effective_until::text, '')
-                           || md5(terms_snapshot::text), ',' ORDER BY version_id))
-       FROM agreement_versions),
-    (SELECT md5(string_agg(rule_id::text || updated_at::text, ',' ORDER BY rule_id)) FROM agreement_rules),
-    (SELECT md5(string_agg(status_event_id::text, ',' ORDER BY status_event_id))
-       FROM agreement_status_events),
-    (SELECT md5(string_agg(statement_id::text || status, ',' ORDER BY statement_id))
-       FROM partner_commission_statements WHERE chain_id = %(chain)s)
+    p.period_end::text,
+    {_ROWS_OF_PERIOD.format(table="canonical_validator_fees")},
+    {_ROWS_OF_PERIOD.format(table="canonical_validator_mev")},
+    {_ROWS_OF_PERIOD.format(table="canonical_stake_rewards")},
+    shared.digest
 ))
-"""
+FROM canonical_periods p CROSS JOIN shared
+WHERE p.period_id = ANY(%(periods)s)
+"""  # noqa: S608 (table names are constants)
+
+
+def input_fingerprints(periods: Sequence[Period]) -> dict[UUID, str]:
+    """A digest per period of everything its P&L and lines are computed from: its canonical rows,
+    the validators, the chain's settings, partner clients, agreements with their versions, rules
+    and status timeline, and which statements are open. Equal digests: nothing to recompute. The
+    periods are of one chain; the chain-wide part is read once for all of them."""
+    if not periods:
+        return {}
+    chains = {period.chain_id for period in periods}
+    if len(chains) > 1:
+        raise ValueError(f"periods of several chains: {sorted(chains)}")
+    parameters: dict[str, Any] = {
+        "engine": ENGINE_VERSION,
+        "periods": [p.pk for p in periods],
+        "chain": chains.pop(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(INPUTS_SQL, parameters)
+        return {period_id: str(digest) for period_id, digest in cursor.fetchall()}
 
 
 def input_fingerprint(period: Period) -> str:
-    """A digest of everything a period's P&L and lines are computed from: its canonical rows, the
-    validators, the chain's settings, partner clients, agreements with their versions, rules and
-    status timeline, and which statements are open. Equal digests: nothing to recompute."""
-    with connection.cursor() as cursor:
-        cursor.execute(INPUTS_SQL, {"engine": ENGINE_VERSION, "period": period.pk, "chain": period.chain_id})
-        (digest,) = cursor.fetchone()
-    return str(digest)
+    return input_fingerprints([period])[period.pk]
 
 
 # ---- what a partner sees ------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from commissions.selectors import (
     RuleInForce,
     agreements_in_force,
     input_fingerprint,
+    input_fingerprints,
     operator_validators,
     period_pnl,
     statement_month,
@@ -184,10 +185,20 @@ def recompute_range(*, chain_id: str, first: int, last: int, triggered_by: str =
         raise RecomputeError(
             f"no final period of {chain_id} between {first} and {last}; ingest and normalize first"
         )
-    return [recompute_period(period=period, triggered_by=triggered_by) for period in periods]
+    # The inputs of every period are digested in one statement. Once a run writes, the digests of
+    # the periods after it may be stale (a statement it opened is an input), so they are read again.
+    known = input_fingerprints(periods)
+    runs = []
+    for period in periods:
+        run = recompute_period(period=period, triggered_by=triggered_by, inputs=known.get(period.pk))
+        if not run.inputs_unchanged:
+            known = {}
+        runs.append(run)
+    return runs
 
 
-def recompute_period(*, period: Period, triggered_by: str = "") -> ComputationRun:
+def recompute_period(*, period: Period, triggered_by: str = "", inputs: str | None = None) -> ComputationRun:
+    """One period's run. `inputs`: the period's input digest if the caller has just read it."""
     with advisory_lock(f"recompute:{period.chain_id}:{period.period_identifier}") as acquired:
         if not acquired:
             return _failed(
@@ -204,7 +215,7 @@ def recompute_period(*, period: Period, triggered_by: str = "") -> ComputationRu
         started = time.perf_counter()
         try:
             with transaction.atomic():
-                _recompute(period, run)
+                _recompute(period, run, inputs)
                 _finish(run, started, ComputationStatus.SUCCESS)
         except Exception as error:
             logger.exception("recompute of %s %s failed", period.chain_id, period.period_identifier)
@@ -236,8 +247,9 @@ def _failed(period: Period, triggered_by: str, message: str) -> ComputationRun:
     return run
 
 
-def _recompute(period: Period, run: ComputationRun) -> None:
-    inputs = input_fingerprint(period)
+def _recompute(period: Period, run: ComputationRun, inputs: str | None) -> None:
+    if inputs is None:
+        inputs = input_fingerprint(period)
     last = (
         ComputationRun.objects.filter(period=period, status=ComputationStatus.SUCCESS)
         .exclude(pk=run.pk)
