@@ -257,6 +257,24 @@ CANONICAL_MODELS: tuple[type[CanonicalRecord], ...] = (
 )
 
 
+class CanonicalPeriodRevision(models.Model):
+    """How many statements have written a period's canonical fees, MEV and stake rows: bumped by
+    database triggers (migration 0006) on every insert or update, whoever writes. Readers compare
+    it instead of scanning the period's rows (200,000 stake accounts) to learn whether anything
+    changed; nothing in the application writes it."""
+
+    period = models.OneToOneField(
+        "chains.Period", on_delete=models.CASCADE, primary_key=True, db_column="period_id", related_name="+"
+    )
+    revision = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "canonical_period_revisions"
+
+    def __str__(self) -> str:
+        return f"{self.period_id}: revision {self.revision}"
+
+
 # ---- normalization runs and reconciliation ------------------------------------------------------
 
 

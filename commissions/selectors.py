@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -237,7 +238,8 @@ class AgreementInForce:
     rules: tuple[RuleInForce, ...] = field(default_factory=tuple)
 
 
-def status_at(events: Sequence[AgreementStatusEvent], moment: datetime) -> str:
+def status_at(events: Sequence[Any], moment: datetime) -> str:
+    """The status at `moment` from status events (anything with `to_status` and `effective_at`)."""
     status: str = AgreementStatus.DRAFT
     for event in events:  # in effective order
         if event.effective_at <= moment:
@@ -245,69 +247,83 @@ def status_at(events: Sequence[AgreementStatusEvent], moment: datetime) -> str:
     return status
 
 
+_RULE_FIELDS = (
+    "pk",
+    "agreement_id",
+    "version_number",
+    "rule_order",
+    "chain_id",
+    "validator_key",
+    "revenue_component",
+    "attribution_method",
+    "commission_rate_bps",
+    "floor_amount_native",
+    "cap_amount_native",
+    "tier_config",
+)
+
+
 def agreements_in_force(period: Period) -> list[AgreementInForce]:
     """Agreements that pay for the period: ACTIVE at its end, within their dates, with the rules
-    of the version in force at the period's end that apply to the period's chain."""
+    of the version in force at the period's end that apply to the period's chain. Read as plain
+    rows (thousands of agreements and rules per period: no model instances)."""
     end = period.period_end
     agreements = list(
         Agreement.objects.filter(effective_from__lte=end)
         .filter(Q(effective_until__isnull=True) | Q(effective_until__gt=end))
         .exclude(status=AgreementStatus.DRAFT)
         .order_by("pk")
+        .values_list("pk", "partner_id", "status")
     )
     if not agreements:
         return []
-    ids = [a.pk for a in agreements]
-    events: dict[UUID, list[AgreementStatusEvent]] = defaultdict(list)
-    for event in AgreementStatusEvent.objects.filter(agreement_id__in=ids).order_by(
-        "effective_at", "created_at"
+    ids = [pk for pk, _, _ in agreements]
+    events: dict[UUID, list[SimpleNamespace]] = defaultdict(list)
+    for agreement_id, to_status, effective_at in (
+        AgreementStatusEvent.objects.filter(agreement_id__in=ids)
+        .order_by("effective_at", "created_at")
+        .values_list("agreement_id", "to_status", "effective_at")
     ):
-        events[event.agreement_id].append(event)
+        events[agreement_id].append(SimpleNamespace(to_status=to_status, effective_at=effective_at))
     versions: dict[UUID, int] = {}
-    for version in AgreementVersion.objects.filter(agreement_id__in=ids, effective_from__lte=end).filter(
-        Q(effective_until__isnull=True) | Q(effective_until__gt=end)
+    for agreement_id, number in (
+        AgreementVersion.objects.filter(agreement_id__in=ids, effective_from__lte=end)
+        .filter(Q(effective_until__isnull=True) | Q(effective_until__gt=end))
+        .values_list("agreement_id", "version_number")
     ):
-        versions[version.agreement_id] = max(versions.get(version.agreement_id, 0), version.version_number)
-    rules: dict[tuple[UUID, int], list[AgreementRule]] = defaultdict(list)
-    for rule in AgreementRule.objects.filter(agreement_id__in=ids, is_active=True).filter(
-        Q(chain__isnull=True) | Q(chain_id=period.chain_id)
+        versions[agreement_id] = max(versions.get(agreement_id, 0), number)
+    rules: dict[tuple[UUID, int], list[SimpleNamespace]] = defaultdict(list)
+    for row in (
+        AgreementRule.objects.filter(agreement_id__in=ids, is_active=True)
+        .filter(Q(chain__isnull=True) | Q(chain_id=period.chain_id))
+        .values(*_RULE_FIELDS)
     ):
+        rule = SimpleNamespace(**row)
         rules[(rule.agreement_id, rule.version_number)].append(rule)
     result = []
-    for agreement in agreements:
+    for pk, partner_id, stored_status in agreements:
         # Without a recorded timeline (rows written outside the services), the status stands.
-        status = status_at(events[agreement.pk], end) if events[agreement.pk] else agreement.status
-        if status != AgreementStatus.ACTIVE or agreement.pk not in versions:
+        status = status_at(events[pk], end) if events[pk] else stored_status
+        if status != AgreementStatus.ACTIVE or pk not in versions:
             continue
-        number = versions[agreement.pk]
-        in_force = sorted(rules[(agreement.pk, number)], key=lambda r: r.rule_order)
+        number = versions[pk]
+        in_force = sorted(rules[(pk, number)], key=lambda r: r.rule_order)
         result.append(
             AgreementInForce(
-                agreement_id=agreement.pk,
-                partner_id=agreement.partner_id,
+                agreement_id=pk,
+                partner_id=partner_id,
                 version_number=number,
-                rules=tuple(RuleInForce(rule.pk, rule_terms(rule, period.chain_id)) for rule in in_force),
+                rules=tuple(
+                    RuleInForce(rule.pk, rule_terms_from(rule, period.chain_id)) for rule in in_force
+                ),
             )
         )
     return result
 
 
-def rule_terms(rule: AgreementRule, chain_id: str) -> RuleTerms:
-    return RuleTerms(
-        rule_order=rule.rule_order,
-        chain_id=rule.chain_id or chain_id,
-        validator_key=rule.validator_key or None,
-        component=rule.revenue_component,
-        method=rule.attribution_method,
-        rate_bps=rule.commission_rate_bps,
-        floor=rule.floor_amount_native,
-        cap=rule.cap_amount_native,
-        tiers=TierConfig.parse(rule.tier_config) if rule.tier_config else None,
-    )
-
-
 def rule_terms_from(spec: Any, chain_id: str) -> RuleTerms:
-    """Engine terms from a rule as entered (commissions.services.agreements.RuleSpec), not stored."""
+    """Engine terms from a rule: as entered (commissions.services.agreements.RuleSpec) or as stored
+    (an AgreementRule's values; the attribute names are the same)."""
     return RuleTerms(
         rule_order=spec.rule_order,
         chain_id=spec.chain_id or chain_id,
@@ -335,13 +351,8 @@ def describe(value: Any) -> str:
 
 ENGINE_VERSION = "2026-12-1"  # change with any change to what the engine computes from its inputs
 
-_ROWS_OF_PERIOD = (
-    "(SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM {table} t"
-    " WHERE t.period_id = p.period_id)"
-)
-
 # The chain-wide inputs are digested once for all the periods asked; each period adds its own rows.
-INPUTS_SQL = f"""
+INPUTS_SQL = """
 WITH shared AS MATERIALIZED (
     SELECT concat_ws('|',
         (SELECT parameters::text FROM chains WHERE chain_id = %(chain)s),
@@ -365,21 +376,21 @@ WITH shared AS MATERIALIZED (
 SELECT p.period_id, md5(concat_ws('|',
     %(engine)s,
     p.period_end::text,
-    {_ROWS_OF_PERIOD.format(table="canonical_validator_fees")},
-    {_ROWS_OF_PERIOD.format(table="canonical_validator_mev")},
-    {_ROWS_OF_PERIOD.format(table="canonical_stake_rewards")},
+    coalesce(r.revision, 0)::text,  -- bumped by every write of the period's canonical rows
     shared.digest
 ))
 FROM canonical_periods p CROSS JOIN shared
+LEFT JOIN canonical_period_revisions r ON r.period_id = p.period_id
 WHERE p.period_id = ANY(%(periods)s)
-"""  # noqa: S608 (table names are constants)
+"""
 
 
 def input_fingerprints(periods: Sequence[Period]) -> dict[UUID, str]:
-    """A digest per period of everything its P&L and lines are computed from: its canonical rows,
-    the validators, the chain's settings, partner clients, agreements with their versions, rules
-    and status timeline, and which statements are open. Equal digests: nothing to recompute. The
-    periods are of one chain; the chain-wide part is read once for all of them."""
+    """A digest per period of everything its P&L and lines are computed from: its canonical rows
+    (by their revision, canonical.models.CanonicalPeriodRevision), the validators, the chain's
+    settings, partner clients, agreements with their versions, rules and status timeline, and
+    which statements are open. Equal digests: nothing to recompute. The periods are of one chain;
+    the chain-wide part is read once for all of them."""
     if not periods:
         return {}
     chains = {period.chain_id for period in periods}

@@ -14,8 +14,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-import psycopg
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Field, Model
 from psycopg import sql
 
@@ -28,27 +27,31 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 def insert_instances(model: type[Model], instances: Sequence[Model]) -> int:
     """Insert unsaved instances; returns how many. No signals, like bulk_create.
 
-    For tables under row-level security, where PostgreSQL refuses COPY: one INSERT statement,
-    executed for every row in pipeline mode with server-side parameters (no quoting in Python).
+    PostgreSQL refuses COPY into a table under row-level security, so the rows are copied into a
+    temporary table of the same shape and moved with one INSERT ... SELECT, to which the table's
+    policies apply as to any insert. Values are taken as the fields' `pre_save` gives them
+    (defaults, auto_now) and spelled by `copy_text`.
     """
     if not instances:
         return 0
     fields = list(model._meta.concrete_fields)
-    statement = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-        sql.Identifier(model._meta.db_table),
-        sql.SQL(", ").join(sql.Identifier(f.column) for f in fields),
-        sql.SQL(", ").join(sql.Placeholder() * len(fields)),
-    )
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.executemany(
-            statement, [[_prepared(field, instance) for field in fields] for instance in instances]
+    table = sql.Identifier(model._meta.db_table)
+    incoming = sql.Identifier(f"incoming_{model._meta.db_table}")
+    columns = sql.SQL(", ").join(sql.Identifier(f.column) for f in fields)
+    lines = [copy_line([field.pre_save(instance, True) for field in fields]) for instance in instances]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {}) ON COMMIT DROP")
+            .format(incoming, table)
+            .as_string(cursor.connection)
+        )
+        _copy(cursor, sql.SQL("COPY {} ({}) FROM STDIN").format(incoming, columns), lines)
+        cursor.execute(
+            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}; DROP TABLE {}")
+            .format(table, columns, columns, incoming, incoming)
+            .as_string(cursor.connection)
         )
     return len(instances)
-
-
-def _prepared(field: Any, instance: Model) -> Any:
-    return field.get_db_prep_save(field.pre_save(instance, True), connection)
 
 
 def copy_text(value: Any) -> str:
@@ -88,7 +91,13 @@ def insert_lines(model: type[Model], columns: Sequence[str], lines: Sequence[str
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(model._meta.db_table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+    with connection.cursor() as cursor:
+        _copy(cursor, statement, lines)
+    return len(lines)
+
+
+def _copy(cursor: Any, statement: sql.Composed, lines: Sequence[str]) -> None:
+    with cursor.cursor.copy(statement) as copy:
         chunk: list[str] = []
         size = 0
         for line in lines:
@@ -99,4 +108,3 @@ def insert_lines(model: type[Model], columns: Sequence[str], lines: Sequence[str
                 chunk, size = [], 0
         if chunk:
             copy.write("".join(chunk))
-    return len(lines)
