@@ -342,7 +342,11 @@ def child(mode: str) -> dict[str, Any]:
 
     started, cpu = time.perf_counter(), time.process_time()
     if mode == "sql":
-        with connection.cursor() as cursor:
+        from aurora.common.planner import hash_joins_only
+
+        # The same planner setting as the recompute: without it, row-level security on
+        # partner_clients can make PostgreSQL pick a nested loop, and the floor would be unfairly high.
+        with hash_joins_only(), connection.cursor() as cursor:
             cursor.execute(
                 """
                 SELECT p.period_id, c.partner_id, r.validator_key, SUM(r.active_stake_native),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,7 +19,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from accounts.access import scoped
-from aurora.common.planner import hash_joins_only
+from aurora.common.planner import hash_joins_only, without_jit
 from canonical.models import CanonicalStakeReward, CanonicalValidatorFees, CanonicalValidatorMev
 from chains.models import Chain, Period, ValidatorIdentity
 from commissions.engine.attribution import ClientTotals, PartnerFigures, ValidatorFigures
@@ -132,42 +133,49 @@ def period_pnl(period: Period, validators: Sequence[str]) -> list[PnlFigures]:
 
 
 CLIENT_TOTALS_SQL = """
-WITH clients AS (
+WITH clients AS MATERIALIZED (
     SELECT partner_id, address, kind FROM partner_clients
-    WHERE chain_id = %(chain)s AND effective_from <= %(end)s
+    WHERE chain_id = %(chain)s AND partner_id = ANY(%(partners)s) AND effective_from <= %(end)s
       AND (effective_until IS NULL OR effective_until > %(end)s)
-), accounts AS (
-    SELECT validator_key, staker_address, withdraw_authority, active_stake_native, rewards_native,
-           commission_native, penalties_native
-    FROM canonical_stake_rewards
-    WHERE period_id = %(period)s AND superseded_at IS NULL AND staker_address IS NOT NULL
 ), matched AS MATERIALIZED (
-    SELECT c.partner_id, a.*, c.address AS client
-    FROM accounts a JOIN clients c ON c.kind = 'STAKE_ACCOUNT' AND c.address = a.staker_address
-    WHERE c.partner_id = ANY(%(partners)s)
+    SELECT c.partner_id, a.validator_key, a.staker_address, a.withdraw_authority, a.active_stake_native,
+           a.rewards_native, a.commission_native, a.penalties_native, c.address AS client
+    FROM clients c JOIN canonical_stake_rewards a ON a.staker_address = c.address
+    WHERE c.kind = 'STAKE_ACCOUNT' AND a.chain_id = %(chain)s AND a.period_id = %(period)s
+      AND a.superseded_at IS NULL
     UNION ALL
-    SELECT c.partner_id, a.*, c.address AS client
-    FROM accounts a JOIN clients c ON c.kind = 'WITHDRAW_AUTHORITY' AND c.address = a.withdraw_authority
-    WHERE c.partner_id = ANY(%(partners)s)
-      AND NOT EXISTS (SELECT 1 FROM clients d WHERE d.kind = 'STAKE_ACCOUNT' AND d.address = a.staker_address)
+    SELECT c.partner_id, a.validator_key, a.staker_address, a.withdraw_authority, a.active_stake_native,
+           a.rewards_native, a.commission_native, a.penalties_native, c.address AS client
+    FROM clients c JOIN canonical_stake_rewards a ON a.withdraw_authority = c.address
+    WHERE c.kind = 'WITHDRAW_AUTHORITY' AND a.chain_id = %(chain)s AND a.period_id = %(period)s
+      AND a.superseded_at IS NULL
+      AND a.staker_address IS NOT NULL
+      AND NOT EXISTS (  -- claimed directly, by any partner: that claim wins
+          SELECT 1 FROM partner_clients d
+          WHERE d.chain_id = %(chain)s AND d.address = a.staker_address AND d.kind = 'STAKE_ACCOUNT'
+            AND d.effective_from <= %(end)s AND (d.effective_until IS NULL OR d.effective_until > %(end)s))
 ), per_validator AS MATERIALIZED (
     SELECT partner_id, validator_key, count(*) AS n, sum(coalesce(active_stake_native, 0)) AS stake,
            sum(rewards_native) AS rewards, sum(commission_native) AS commission,
-           sum(penalties_native) AS penalties,
+           sum(penalties_native) AS penalties
+    FROM matched GROUP BY partner_id, validator_key
+)"""
+# Stores each partner's stake accounts (documents) in the same statement: the detail never leaves
+# the database, and a snapshot is rewritten only where its digest changed.
+STORE_SNAPSHOTS_SQL = """, listed AS (
+    SELECT partner_id, validator_key,
            json_agg(json_build_array(staker_address, withdraw_authority, client,
                                      trim_scale(coalesce(active_stake_native, 0))::text,
                                      trim_scale(rewards_native)::text, trim_scale(commission_native)::text)
                     ORDER BY staker_address) AS accounts
     FROM matched GROUP BY partner_id, validator_key
-)"""
-# Stores each partner's stake accounts (documents) in the same statement: the detail never leaves
-# the database, and a snapshot is rewritten only where its digest changed.
-STORE_SNAPSHOTS_SQL = """, documents AS (
+), documents AS (
     SELECT p.partner_id, coalesce(sum(v.n), 0) AS n, coalesce(sum(v.stake), 0) AS stake,
-           coalesce(json_object_agg(v.validator_key, v.accounts ORDER BY v.validator_key)
+           coalesce(json_object_agg(v.validator_key, l.accounts ORDER BY v.validator_key)
                     FILTER (WHERE v.validator_key IS NOT NULL)::text, '{}') AS doc
     FROM unnest(%(partners)s::uuid[]) AS p(partner_id)
     LEFT JOIN per_validator v USING (partner_id)
+    LEFT JOIN listed l ON l.partner_id = v.partner_id AND l.validator_key = v.validator_key
     GROUP BY p.partner_id
 ), snapshots AS (
     INSERT INTO client_stake_snapshots
@@ -182,6 +190,17 @@ STORE_SNAPSHOTS_SQL = """, documents AS (
         WHERE client_stake_snapshots.digest IS DISTINCT FROM EXCLUDED.digest
     RETURNING 1
 )"""
+# Up to this many partners, the clients' stake accounts are best found through the address
+# indexes (a nested loop from each client); beyond it, by hashing the period's stake accounts.
+FEW_PARTNERS = 20
+
+
+def client_join_planner(partners: Sequence[UUID]) -> AbstractContextManager[None]:
+    """How the statements that join clients to stake accounts are planned (see FEW_PARTNERS and
+    aurora.common.planner.hash_joins_only: the policies on partner_clients hide its size)."""
+    return without_jit() if len(partners) <= FEW_PARTNERS else hash_joins_only()
+
+
 _SELECT_TOTALS = """
 SELECT partner_id, validator_key, n, stake, rewards, commission, penalties FROM per_validator
 """
@@ -210,7 +229,7 @@ def client_figures(
         "period": period.pk,
         "partners": partners,
     }
-    with hash_joins_only(), connection.cursor() as cursor:
+    with client_join_planner(partners), connection.cursor() as cursor:
         cursor.execute(query, parameters)
         rows = cursor.fetchall()
     totals: dict[UUID, dict[str, ClientTotals]] = defaultdict(dict)

@@ -25,12 +25,11 @@ from uuid import UUID
 from django.db import connection
 
 from aurora.common.hashing import parse_json
-from aurora.common.planner import hash_joins_only
 from chains.models import Period
 from commissions.engine.attribution import STRATEGIES, Attribution
 from commissions.engine.lines import RuleTerms, needs_introduced_stake
 from commissions.models import AttributionMethod, RevenueComponent
-from commissions.selectors import CLIENT_TOTALS_SQL, STORE_SNAPSHOTS_SQL, PnlFigures
+from commissions.selectors import CLIENT_TOTALS_SQL, STORE_SNAPSHOTS_SQL, PnlFigures, client_join_planner
 
 _COMPONENT_TOTAL = (
     "CASE g.component"
@@ -151,7 +150,7 @@ def attribute_period(
         "a_method": [k.method for k in wanted],
     }
     query = CLIENT_TOTALS_SQL + (STORE_SNAPSHOTS_SQL if snapshot and partners else "") + _BASES_SQL
-    with hash_joins_only(), connection.cursor() as cursor:
+    with client_join_planner(partners), connection.cursor() as cursor:
         cursor.execute(query, parameters)
         rows = cursor.fetchall()
     found: dict[AttributionKey, Attributed] = {}
