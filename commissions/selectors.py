@@ -287,16 +287,15 @@ def agreements_in_force(period: Period) -> list[AgreementInForce]:
     of the version in force at the period's end that apply to the period's chain. Read as plain
     rows (thousands of agreements and rules per period: no model instances)."""
     end = period.period_end
-    agreements = list(
+    candidates = (
         Agreement.objects.filter(effective_from__lte=end)
         .filter(Q(effective_until__isnull=True) | Q(effective_until__gt=end))
         .exclude(status=AgreementStatus.DRAFT)
-        .order_by("pk")
-        .values_list("pk", "partner_id", "status")
     )
+    agreements = list(candidates.order_by("pk").values_list("pk", "partner_id", "status"))
     if not agreements:
         return []
-    ids = [pk for pk, _, _ in agreements]
+    ids = candidates.values("pk")  # a subquery: no list of thousands of ids to send and parse
     events: dict[UUID, list[SimpleNamespace]] = defaultdict(list)
     for agreement_id, to_status, effective_at in (
         AgreementStatusEvent.objects.filter(agreement_id__in=ids)

@@ -2,8 +2,8 @@
 
 Django's bulk_create on PostgreSQL sends each column as an array parameter; with client-side
 binding psycopg escapes every element in Python, which dominates at tens of thousands of rows
-with JSON columns. COPY streams the rows instead. Field defaults and auto_now values are applied
-as the ORM would (`pre_save`), and values are prepared by the fields themselves.
+with JSON columns. COPY streams the rows instead. Missing fields get their defaults and auto_now
+timestamps as the ORM would give them; values are spelled by `copy_text`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from uuid import UUID
 
 from django.db import connection, transaction
 from django.db.models import Field, Model
+from django.utils import timezone
 from psycopg import sql
 
 from aurora.common.hashing import canonical_json
@@ -24,21 +25,35 @@ COPY_CHUNK = 1 << 20
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def insert_instances(model: type[Model], instances: Sequence[Model]) -> int:
-    """Insert unsaved instances; returns how many. No signals, like bulk_create.
-
-    PostgreSQL refuses COPY into a table under row-level security, so the rows are copied into a
-    temporary table of the same shape and moved with one INSERT ... SELECT, to which the table's
-    policies apply as to any insert. Values are taken as the fields' `pre_save` gives them
-    (defaults, auto_now) and spelled by `copy_text`.
-    """
-    if not instances:
-        return 0
+def insert_rows(model: type[Model], rows: Sequence[dict[str, Any]]) -> int:
+    """Insert rows given as {attribute name: value}, without building model instances (thousands
+    of them cost more than the insert); returns how many. A missing field gets its default, and
+    auto_now / auto_now_add timestamps one instant for the whole batch."""
     fields = list(model._meta.concrete_fields)
+    now = timezone.now()
+    lines = []
+    for row in rows:
+        values = []
+        for field in fields:
+            if field.attname in row:
+                values.append(row[field.attname])
+            elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+                values.append(now)
+            else:
+                values.append(field.get_default())
+        lines.append(copy_line(values))
+    return _insert(model, fields, lines)
+
+
+def _insert(model: type[Model], fields: Sequence[Any], lines: Sequence[str]) -> int:
+    """PostgreSQL refuses COPY into a table under row-level security, so the rows are copied into
+    a temporary table of the same shape and moved with one INSERT ... SELECT, to which the table's
+    policies apply as to any insert."""
+    if not lines:
+        return 0
     table = sql.Identifier(model._meta.db_table)
     incoming = sql.Identifier(f"incoming_{model._meta.db_table}")
     columns = sql.SQL(", ").join(sql.Identifier(f.column) for f in fields)
-    lines = [copy_line([field.pre_save(instance, True) for field in fields]) for instance in instances]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {}) ON COMMIT DROP")
@@ -51,7 +66,7 @@ def insert_instances(model: type[Model], instances: Sequence[Model]) -> int:
             .format(table, columns, columns, incoming, incoming)
             .as_string(cursor.connection)
         )
-    return len(instances)
+    return len(lines)
 
 
 def copy_text(value: Any) -> str:

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_run
 from accounts.models import AuditAction
-from aurora.common.bulk import insert_instances
+from aurora.common.bulk import insert_rows
 from aurora.common.hashing import sha256_hex
 from aurora.common.locks import advisory_lock
 from chains.models import Chain, Period
@@ -321,7 +321,7 @@ class LineBook:
             for s in Statement.objects.filter(chain_id=period.chain_id, month=self.month)
         }
         self.touched: dict[UUID, Statement] = {}
-        self.new_lines: list[CommissionLine] = []
+        self.new_lines: list[dict[str, Any]] = []  # column values by attribute name
         self.changed_lines: dict[UUID, CommissionLine] = {}
         self.changed_fields: set[str] = set()
 
@@ -375,7 +375,7 @@ class LineBook:
         )
         for key in keys:
             self._settle(key, wanted.get(key))
-        insert_instances(CommissionLine, self.new_lines)
+        insert_rows(CommissionLine, self.new_lines)
         if self.changed_lines:
             CommissionLine.objects.bulk_update(
                 list(self.changed_lines.values()), sorted(self.changed_fields), batch_size=1_000
@@ -417,16 +417,16 @@ class LineBook:
         if regular is None:
             statement = self.open_statement(partner_id, self.month)
             self.new_lines.append(
-                CommissionLine(
-                    agreement_id=line.agreement_id,
-                    rule_order=line.rule_order,
-                    partner_id=partner_id,
-                    chain_id=self.period.chain_id,
-                    period=self.period,
-                    statement=statement,
-                    final_amount_native=values["pre_override_amount_native"],
+                {
+                    "agreement_id": line.agreement_id,
+                    "rule_order": line.rule_order,
+                    "partner_id": partner_id,
+                    "chain_id": self.period.chain_id,
+                    "period_id": self.period.pk,
+                    "statement_id": statement.pk,
+                    "final_amount_native": values["pre_override_amount_native"],
                     **values,
-                )
+                }
             )
             self.touch(statement)
             self.run.lines_inserted += 1
