@@ -2,6 +2,7 @@
 
 from .accounts import AuditLogFactory, PartnerUserFactory, UserFactory
 from .canonical import (
+    CanonicalPeriodRevisionFactory,
     CanonicalStakeRewardFactory,
     CanonicalValidatorFeesFactory,
     CanonicalValidatorMetaFactory,
@@ -40,6 +41,7 @@ __all__ = [
     "AgreementStatusEventFactory",
     "AgreementVersionFactory",
     "AuditLogFactory",
+    "CanonicalPeriodRevisionFactory",
     "CanonicalStakeRewardFactory",
     "CanonicalValidatorFeesFactory",
     "CanonicalValidatorMetaFactory",

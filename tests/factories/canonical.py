@@ -5,6 +5,7 @@ import factory
 from factory.django import DjangoModelFactory
 
 from canonical.models import (
+    CanonicalPeriodRevision,
     CanonicalStakeReward,
     CanonicalValidatorFees,
     CanonicalValidatorMeta,
@@ -97,6 +98,16 @@ class CanonicalValidatorMetaFactory(CanonicalRecordFactory):
     active_stake_native = Decimal("1523456789012345")
     delegator_count = 42
     uptime_percentage = Decimal("99.50")
+
+
+class CanonicalPeriodRevisionFactory(DjangoModelFactory[CanonicalPeriodRevision]):
+    """Kept by database triggers in the product; written directly only by tests."""
+
+    class Meta:
+        model = CanonicalPeriodRevision
+
+    period = factory.SubFactory(PeriodFactory)
+    revision = 1
 
 
 class NormalizationRunFactory(DjangoModelFactory[NormalizationRun]):
