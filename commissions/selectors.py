@@ -282,61 +282,138 @@ _RULE_FIELDS = (
 )
 
 
-def agreements_in_force(period: Period) -> list[AgreementInForce]:
-    """Agreements that pay for the period: ACTIVE at its end, within their dates, with the rules
-    of the version in force at the period's end that apply to the period's chain. Read as plain
-    rows (thousands of agreements and rules per period: no model instances)."""
-    end = period.period_end
-    candidates = (
-        Agreement.objects.filter(effective_from__lte=end)
-        .filter(Q(effective_until__isnull=True) | Q(effective_until__gt=end))
-        .exclude(status=AgreementStatus.DRAFT)
-    )
-    agreements = list(candidates.order_by("pk").values_list("pk", "partner_id", "status"))
-    if not agreements:
-        return []
-    ids = candidates.values("pk")  # a subquery: no list of thousands of ids to send and parse
-    events: dict[UUID, list[SimpleNamespace]] = defaultdict(list)
-    for agreement_id, to_status, effective_at in (
-        AgreementStatusEvent.objects.filter(agreement_id__in=ids)
-        .order_by("effective_at", "created_at")
-        .values_list("agreement_id", "to_status", "effective_at")
-    ):
-        events[agreement_id].append(SimpleNamespace(to_status=to_status, effective_at=effective_at))
-    versions: dict[UUID, int] = {}
-    for agreement_id, number in (
-        AgreementVersion.objects.filter(agreement_id__in=ids, effective_from__lte=end)
-        .filter(Q(effective_until__isnull=True) | Q(effective_until__gt=end))
-        .values_list("agreement_id", "version_number")
-    ):
-        versions[agreement_id] = max(versions.get(agreement_id, 0), number)
-    rules: dict[tuple[UUID, int], list[SimpleNamespace]] = defaultdict(list)
-    for row in (
-        AgreementRule.objects.filter(agreement_id__in=ids, is_active=True)
-        .filter(Q(chain__isnull=True) | Q(chain_id=period.chain_id))
-        .values(*_RULE_FIELDS)
-    ):
-        rule = SimpleNamespace(**row)
-        rules[(rule.agreement_id, rule.version_number)].append(rule)
-    result = []
-    for pk, partner_id, stored_status in agreements:
-        # Without a recorded timeline (rows written outside the services), the status stands.
-        status = status_at(events[pk], end) if events[pk] else stored_status
-        if status != AgreementStatus.ACTIVE or pk not in versions:
-            continue
-        number = versions[pk]
-        in_force = sorted(rules[(pk, number)], key=lambda r: r.rule_order)
-        result.append(
-            AgreementInForce(
+# The agreements' side of the inputs (also part of INPUTS_SQL): any change to an agreement, a
+# version, a rule or the status timeline changes it.
+AGREEMENT_PARTS = """
+        (SELECT md5(string_agg(agreement_id::text || updated_at::text, ',' ORDER BY agreement_id))
+           FROM agreements),
+        (SELECT md5(string_agg(version_id::text || effective_from::text || coalesce(effective_until::text, '')
+                               || md5(terms_snapshot::text), ',' ORDER BY version_id))
+           FROM agreement_versions),
+        (SELECT md5(string_agg(rule_id::text || updated_at::text, ',' ORDER BY rule_id))
+           FROM agreement_rules),
+        (SELECT md5(string_agg(status_event_id::text, ',' ORDER BY status_event_id))
+           FROM agreement_status_events)"""
+
+
+def agreements_stamp() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT md5(concat_ws('|', {AGREEMENT_PARTS}))")
+        (stamp,) = cursor.fetchone()
+    return str(stamp)
+
+
+@dataclass(frozen=True)
+class _BookedAgreement:
+    agreement_id: UUID
+    partner_id: UUID
+    status: str
+    effective_from: datetime
+    effective_until: datetime | None
+    events: tuple[SimpleNamespace, ...]  # to_status, effective_at; in effective order
+    versions: tuple[tuple[int, datetime, datetime | None], ...]
+
+
+@dataclass(frozen=True)
+class AgreementBook:
+    """Every agreement that can pay on a chain (not DRAFT), with its timeline, versions and rules,
+    read once: a range's periods are then selected in memory (`in_force`). `stamp` is the
+    agreements' digest when read; `current()` tells whether it still holds."""
+
+    chain_id: str
+    stamp: str
+    agreements: tuple[_BookedAgreement, ...]
+    rules: dict[tuple[UUID, int], tuple[RuleInForce, ...]]
+
+    @classmethod
+    def load(cls, chain_id: str) -> AgreementBook:
+        stamp = agreements_stamp()
+        candidates = Agreement.objects.exclude(status=AgreementStatus.DRAFT)
+        ids = candidates.values("pk")  # a subquery: no list of thousands of ids to send and parse
+        events: dict[UUID, list[SimpleNamespace]] = defaultdict(list)
+        for agreement_id, to_status, effective_at in (
+            AgreementStatusEvent.objects.filter(agreement_id__in=ids)
+            .order_by("effective_at", "created_at")
+            .values_list("agreement_id", "to_status", "effective_at")
+        ):
+            events[agreement_id].append(SimpleNamespace(to_status=to_status, effective_at=effective_at))
+        versions: dict[UUID, list[tuple[int, datetime, datetime | None]]] = defaultdict(list)
+        for agreement_id, number, since, until in AgreementVersion.objects.filter(
+            agreement_id__in=ids
+        ).values_list("agreement_id", "version_number", "effective_from", "effective_until"):
+            versions[agreement_id].append((number, since, until))
+        grouped: dict[tuple[UUID, int], list[SimpleNamespace]] = defaultdict(list)
+        for row in (
+            AgreementRule.objects.filter(agreement_id__in=ids, is_active=True)
+            .filter(Q(chain__isnull=True) | Q(chain_id=chain_id))
+            .values(*_RULE_FIELDS)
+        ):
+            rule = SimpleNamespace(**row)
+            grouped[(rule.agreement_id, rule.version_number)].append(rule)
+        rules = {
+            key: tuple(
+                RuleInForce(rule.pk, rule_terms_from(rule, chain_id))
+                for rule in sorted(found, key=lambda r: r.rule_order)
+            )
+            for key, found in grouped.items()
+        }
+        agreements = tuple(
+            _BookedAgreement(
                 agreement_id=pk,
                 partner_id=partner_id,
-                version_number=number,
-                rules=tuple(
-                    RuleInForce(rule.pk, rule_terms_from(rule, period.chain_id)) for rule in in_force
-                ),
+                status=status,
+                effective_from=since,
+                effective_until=until,
+                events=tuple(events[pk]),
+                versions=tuple(versions[pk]),
+            )
+            for pk, partner_id, status, since, until in candidates.order_by("pk").values_list(
+                "pk", "partner_id", "status", "effective_from", "effective_until"
             )
         )
-    return result
+        return cls(chain_id=chain_id, stamp=stamp, agreements=agreements, rules=rules)
+
+    def current(self) -> bool:
+        return agreements_stamp() == self.stamp
+
+    def in_force(self, period: Period) -> list[AgreementInForce]:
+        if period.chain_id != self.chain_id:
+            raise ValueError(f"a book of {self.chain_id} asked for a period of {period.chain_id}")
+        end = period.period_end
+        result = []
+        for agreement in self.agreements:
+            if agreement.effective_from > end or (
+                agreement.effective_until is not None and agreement.effective_until <= end
+            ):
+                continue
+            # Without a recorded timeline (rows written outside the services), the status stands.
+            status = status_at(agreement.events, end) if agreement.events else agreement.status
+            numbers = [
+                number
+                for number, since, until in agreement.versions
+                if since <= end and (until is None or until > end)
+            ]
+            if status != AgreementStatus.ACTIVE or not numbers:
+                continue
+            number = max(numbers)
+            result.append(
+                AgreementInForce(
+                    agreement_id=agreement.agreement_id,
+                    partner_id=agreement.partner_id,
+                    version_number=number,
+                    rules=self.rules.get((agreement.agreement_id, number), ()),
+                )
+            )
+        return result
+
+
+def agreements_in_force(period: Period, book: AgreementBook | None = None) -> list[AgreementInForce]:
+    """Agreements that pay for the period: ACTIVE at its end, within their dates, with the rules
+    of the version in force at the period's end that apply to the period's chain. `book`: the
+    agreements read for a range, used while its stamp still holds."""
+    if book is None or book.chain_id != period.chain_id or not book.current():
+        book = AgreementBook.load(period.chain_id)
+    return book.in_force(period)
 
 
 def rule_terms_from(spec: Any, chain_id: str) -> RuleTerms:
@@ -370,7 +447,7 @@ def describe(value: Any) -> str:
 ENGINE_VERSION = "2026-12-1"  # change with any change to what the engine computes from its inputs
 
 # The chain-wide inputs are digested once for all the periods asked; each period adds its own rows.
-INPUTS_SQL = """
+INPUTS_SQL = f"""
 WITH shared AS MATERIALIZED (
     SELECT concat_ws('|',
         (SELECT parameters::text FROM chains WHERE chain_id = %(chain)s),
@@ -378,15 +455,7 @@ WITH shared AS MATERIALIZED (
            FROM canonical_validator_identities WHERE chain_id = %(chain)s),
         (SELECT md5(string_agg(client_id::text || updated_at::text, ',' ORDER BY client_id))
            FROM partner_clients WHERE chain_id = %(chain)s),
-        (SELECT md5(string_agg(agreement_id::text || updated_at::text, ',' ORDER BY agreement_id))
-           FROM agreements),
-        (SELECT md5(string_agg(version_id::text || effective_from::text || coalesce(effective_until::text, '')
-                               || md5(terms_snapshot::text), ',' ORDER BY version_id))
-           FROM agreement_versions),
-        (SELECT md5(string_agg(rule_id::text || updated_at::text, ',' ORDER BY rule_id))
-           FROM agreement_rules),
-        (SELECT md5(string_agg(status_event_id::text, ',' ORDER BY status_event_id))
-           FROM agreement_status_events),
+        {AGREEMENT_PARTS},
         (SELECT md5(string_agg(statement_id::text || status, ',' ORDER BY statement_id))
            FROM partner_commission_statements WHERE chain_id = %(chain)s)
     ) AS digest
@@ -400,7 +469,7 @@ SELECT p.period_id, md5(concat_ws('|',
 FROM canonical_periods p CROSS JOIN shared
 LEFT JOIN canonical_period_revisions r ON r.period_id = p.period_id
 WHERE p.period_id = ANY(%(periods)s)
-"""
+"""  # noqa: S608 (AGREEMENT_PARTS is a constant)
 
 
 def input_fingerprints(periods: Sequence[Period]) -> dict[UUID, str]:

@@ -46,6 +46,7 @@ from commissions.models import (
     ValidatorPnl,
 )
 from commissions.selectors import (
+    AgreementBook,
     AgreementInForce,
     PnlFigures,
     RuleInForce,
@@ -188,17 +189,23 @@ def recompute_range(*, chain_id: str, first: int, last: int, triggered_by: str =
     # The inputs of every period are digested in one statement. Once a run writes, the digests of
     # the periods after it may be stale (a statement it opened is an input), so they are read again.
     known = input_fingerprints(periods)
+    book = AgreementBook.load(chain.pk)
     runs = []
     for period in periods:
-        run = recompute_period(period=period, triggered_by=triggered_by, inputs=known.get(period.pk))
+        run = recompute_period(
+            period=period, triggered_by=triggered_by, inputs=known.get(period.pk), book=book
+        )
         if not run.inputs_unchanged:
             known = {}
         runs.append(run)
     return runs
 
 
-def recompute_period(*, period: Period, triggered_by: str = "", inputs: str | None = None) -> ComputationRun:
-    """One period's run. `inputs`: the period's input digest if the caller has just read it."""
+def recompute_period(
+    *, period: Period, triggered_by: str = "", inputs: str | None = None, book: AgreementBook | None = None
+) -> ComputationRun:
+    """One period's run. `inputs`: the period's input digest if the caller has just read it;
+    `book`: the agreements read for a range (used while they are unchanged)."""
     with advisory_lock(f"recompute:{period.chain_id}:{period.period_identifier}") as acquired:
         if not acquired:
             return _failed(
@@ -215,7 +222,7 @@ def recompute_period(*, period: Period, triggered_by: str = "", inputs: str | No
         started = time.perf_counter()
         try:
             with transaction.atomic():
-                _recompute(period, run, inputs)
+                _recompute(period, run, inputs, book)
                 _finish(run, started, ComputationStatus.SUCCESS)
         except Exception as error:
             logger.exception("recompute of %s %s failed", period.chain_id, period.period_identifier)
@@ -247,7 +254,7 @@ def _failed(period: Period, triggered_by: str, message: str) -> ComputationRun:
     return run
 
 
-def _recompute(period: Period, run: ComputationRun, inputs: str | None) -> None:
+def _recompute(period: Period, run: ComputationRun, inputs: str | None, book: AgreementBook | None) -> None:
     if inputs is None:
         inputs = input_fingerprint(period)
     last = (
@@ -261,7 +268,7 @@ def _recompute(period: Period, run: ComputationRun, inputs: str | None) -> None:
         return
     pnl = period_pnl(period, operator_validators(period.chain))
     _write_pnl(period, pnl, run)
-    agreements = agreements_in_force(period)
+    agreements = agreements_in_force(period, book)
     lines = compute_period_in_database(period, pnl, agreements, snapshot=True)
     run.fingerprint = lines_fingerprint(period, lines)
     LineBook(period, run).apply(lines)

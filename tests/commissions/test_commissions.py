@@ -24,7 +24,13 @@ from commissions.models import (
     StatementStatus,
     ValidatorPnl,
 )
-from commissions.selectors import agreements_in_force, client_accounts, period_pnl, statement_month
+from commissions.selectors import (
+    AgreementBook,
+    agreements_in_force,
+    client_accounts,
+    period_pnl,
+    statement_month,
+)
 from commissions.services.agreements import (
     AgreementError,
     RuleSpec,
@@ -257,6 +263,31 @@ def test_a_suspended_agreement_pays_nothing_for_periods_ending_while_suspended()
     recompute(world)
 
     assert [line.period.period_identifier for line in lines_of(partner)] == ["850"]
+
+
+def test_agreements_read_for_a_range_are_read_again_once_an_agreement_changes() -> None:
+    world = two_periods()
+    partner = f.PartnerFactory()
+    agreement = active_agreement(
+        partner, RuleSpec(1, "MEV_TIPS", "FIXED_SHARE", 500, chain_id=world.chain.pk)
+    )
+    first, second = world.periods
+    book = AgreementBook.load(world.chain.pk)
+    assert [a.agreement_id for a in book.in_force(second)] == [agreement.pk]
+    assert agreements_in_force(second, book) == agreements_in_force(second)  # the same as a fresh read
+
+    agreement_set_status(
+        agreement_id=agreement.pk,
+        status=AgreementStatus.SUSPENDED,
+        actor=None,
+        reason="dispute",
+        effective_at=SEPT_20,
+    )
+
+    assert not book.current()
+    assert book.in_force(second) != []  # the stale book alone still has it ...
+    assert agreements_in_force(second, book) == []  # ... but it is not used once out of date
+    assert [a.agreement_id for a in agreements_in_force(first, book)] == [agreement.pk]
 
 
 @pytest.mark.parametrize(
