@@ -167,6 +167,23 @@ def lines_fingerprint(period: Period, lines: Sequence[ComputedLine]) -> str:
 # ---- runs ---------------------------------------------------------------------------------------
 
 
+class RangeAgreements:
+    """The agreements of a range's chain, read when the first period that needs them is computed
+    (a range with nothing changed reads none), then reused while their stamp holds."""
+
+    def __init__(self, chain_id: str) -> None:
+        self.chain_id = chain_id
+        self.book: AgreementBook | None = None
+
+    def in_force(self, period: Period) -> list[AgreementInForce]:
+        if self.book is None:
+            self.book = AgreementBook.load(self.chain_id)
+            return self.book.in_force(period)
+        if not self.book.current():
+            self.book = AgreementBook.load(self.chain_id)
+        return self.book.in_force(period)
+
+
 def recompute_range(*, chain_id: str, first: int, last: int, triggered_by: str = "") -> list[ComputationRun]:
     """Recompute the final periods first..last (by identifier); one run per period."""
     if first > last:
@@ -189,7 +206,7 @@ def recompute_range(*, chain_id: str, first: int, last: int, triggered_by: str =
     # The inputs of every period are digested in one statement. Once a run writes, the digests of
     # the periods after it may be stale (a statement it opened is an input), so they are read again.
     known = input_fingerprints(periods)
-    book = AgreementBook.load(chain.pk)
+    book = RangeAgreements(chain.pk)
     runs = []
     for period in periods:
         run = recompute_period(
@@ -202,7 +219,7 @@ def recompute_range(*, chain_id: str, first: int, last: int, triggered_by: str =
 
 
 def recompute_period(
-    *, period: Period, triggered_by: str = "", inputs: str | None = None, book: AgreementBook | None = None
+    *, period: Period, triggered_by: str = "", inputs: str | None = None, book: RangeAgreements | None = None
 ) -> ComputationRun:
     """One period's run. `inputs`: the period's input digest if the caller has just read it;
     `book`: the agreements read for a range (used while they are unchanged)."""
@@ -254,7 +271,7 @@ def _failed(period: Period, triggered_by: str, message: str) -> ComputationRun:
     return run
 
 
-def _recompute(period: Period, run: ComputationRun, inputs: str | None, book: AgreementBook | None) -> None:
+def _recompute(period: Period, run: ComputationRun, inputs: str | None, book: RangeAgreements | None) -> None:
     if inputs is None:
         inputs = input_fingerprint(period)
     last = (
@@ -268,7 +285,7 @@ def _recompute(period: Period, run: ComputationRun, inputs: str | None, book: Ag
         return
     pnl = period_pnl(period, operator_validators(period.chain))
     _write_pnl(period, pnl, run)
-    agreements = agreements_in_force(period, book)
+    agreements = book.in_force(period) if book is not None else agreements_in_force(period)
     lines = compute_period_in_database(period, pnl, agreements, snapshot=True)
     run.fingerprint = lines_fingerprint(period, lines)
     LineBook(period, run).apply(lines)
