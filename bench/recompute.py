@@ -390,7 +390,10 @@ def child(mode: str) -> dict[str, Any]:
         agreement = Agreement.objects.order_by("agreement_name").first()
         if agreement is None:
             raise SystemExit("the bench month has no agreement: run the setup first")
-        current = [RuleSpec(**rule) for rule in _rules_of(agreement)]
+        from commissions.models import AgreementRule
+
+        rules = AgreementRule.objects.filter(agreement=agreement, is_active=True).order_by("rule_order")
+        current = [RuleSpec.from_rule(rule) for rule in rules]
         proposed = [
             RuleSpec(**{**vars(rule), "commission_rate_bps": rule.commission_rate_bps + 10})
             for rule in current
@@ -424,25 +427,6 @@ def child(mode: str) -> dict[str, Any]:
         "per_period": [float(r.duration_seconds or 0) for r in runs],
         "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }
-
-
-def _rules_of(agreement: Any) -> list[dict[str, Any]]:
-    from commissions.models import AgreementRule
-
-    fields = [
-        "rule_order",
-        "revenue_component",
-        "attribution_method",
-        "commission_rate_bps",
-        "validator_key",
-        "floor_amount_native",
-        "cap_amount_native",
-        "tier_config",
-    ]
-    rows = AgreementRule.objects.filter(agreement=agreement, is_active=True).order_by("rule_order")
-    return [
-        {**dict(zip(fields, values, strict=True)), "chain_id": CHAIN} for values in rows.values_list(*fields)
-    ]
 
 
 def measure(mode: str) -> dict[str, Any]:

@@ -179,9 +179,7 @@ class RangeAgreements:
         if self.book is None:
             self.book = AgreementBook.load(self.chain_id)
             return self.book.in_force(period)
-        if not self.book.current():
-            self.book = AgreementBook.load(self.chain_id)
-        return self.book.in_force(period)
+        return agreements_in_force(period, self.book)
 
 
 def recompute_range(*, chain_id: str, first: int, last: int, triggered_by: str = "") -> list[ComputationRun]:
