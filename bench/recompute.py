@@ -9,9 +9,13 @@ CLIENT_REVENUE on different components, some per validator, some tiered, floors 
 Measured, each in a fresh process:
 1. a full recompute of the 10 periods (P&L, 60,000 lines, snapshots, draft statements);
 2. the same recompute with nothing changed: target <= 1 s;
-3. a plain SQL aggregate of the same component sums (per period, partner and validator: the
+3. a what-if preview of one agreement over the month: target <= 2 s;
+4. a plain SQL aggregate of the same component sums (per period, partner and validator: the
    clients' stake, rewards and commission, and each validator's components), the floor a
-   recompute can approach: target full recompute <= 3x it, measured in the same run.
+   recompute can approach: target full recompute <= 3x it, measured in the same run;
+5. the full recompute again from nothing, spread over Celery workers (one task per period) with
+   one worker process, then with two: target speed-up >= 1.6x, and every period's fingerprint
+   the same as the serial run's.
 
     python -m bench recompute            # scratch database, as `make bench`
 """
@@ -22,11 +26,14 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bench._support import CHAIN, django_setup, mib, say, table
@@ -41,7 +48,7 @@ FIRST_PERIOD = 1_000
 MONTH_START = datetime(2026, 10, 1, tzinfo=UTC)
 if os.environ.get("AURORA_BENCH_SMALL"):  # the same shape at a tenth of the size
     VALIDATORS, ACCOUNTS_PER_VALIDATOR, PARTNERS = 10, 2_000, 50
-TARGET_RATIO, TARGET_UNCHANGED, TARGET_PREVIEW = 3.0, 1.0, 2.0
+TARGET_RATIO, TARGET_UNCHANGED, TARGET_PREVIEW, TARGET_SPEEDUP = 3.0, 1.0, 2.0, 1.6
 RESULT_PREFIX = "RESULT "
 
 
@@ -228,7 +235,9 @@ def setup() -> None:
             f"({time.perf_counter() - started:.0f} s)"
         )
     _partners_and_agreements(chain, validators)
-    with connection.cursor() as cursor:
+    from aurora.common.dbroles import as_schema_owner
+
+    with as_schema_owner(), connection.cursor() as cursor:  # ANALYZE skips tables the app role does not own
         cursor.execute("ANALYZE")
 
 
@@ -414,9 +423,23 @@ def child(mode: str) -> dict[str, Any]:
             "periods": len(preview.rows),
             "matches_stored": preview.current_total == preview.stored_total,
         }
-    runs = recompute_range(
-        chain_id=CHAIN, first=FIRST_PERIOD, last=FIRST_PERIOD + PERIODS - 1, triggered_by="bench"
-    )
+    if mode == "workers":
+        from aurora.common.dbroles import as_schema_owner
+        from commissions.tasks import recompute_range_on_workers
+
+        with as_schema_owner(), connection.cursor() as cursor:  # back to nothing computed
+            cursor.execute(
+                "TRUNCATE partner_commission_lines, partner_commission_statements, computation_runs, "
+                "validator_pnl, client_stake_snapshots CASCADE"
+            )
+        started, cpu = time.perf_counter(), time.process_time()
+        runs = recompute_range_on_workers(
+            chain_id=CHAIN, first=FIRST_PERIOD, last=FIRST_PERIOD + PERIODS - 1, triggered_by="bench"
+        )
+    else:
+        runs = recompute_range(
+            chain_id=CHAIN, first=FIRST_PERIOD, last=FIRST_PERIOD + PERIODS - 1, triggered_by="bench"
+        )
     return {
         "wall": time.perf_counter() - started,
         "cpu": time.process_time() - cpu,
@@ -425,8 +448,60 @@ def child(mode: str) -> dict[str, Any]:
         "lines_written": sum(r.lines_inserted + r.lines_updated for r in runs),
         "lines_unchanged": sum(r.lines_unchanged for r in runs),
         "per_period": [float(r.duration_seconds or 0) for r in runs],
+        "fingerprints": [r.fingerprint for r in runs],
         "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }
+
+
+class CeleryWorker:
+    """`celery worker` with `concurrency` processes on the bench database and a broker key prefix of
+    this run, started before the measurement and stopped after it (its start-up is not measured)."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = concurrency
+        self.process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> CeleryWorker:
+        celery = str(Path(sys.executable).with_name("celery"))
+        self.process = subprocess.Popen(  # noqa: S603
+            [
+                celery,
+                "-A",
+                "aurora",
+                "worker",
+                "--pool=prefork",
+                f"--concurrency={self.concurrency}",
+                "--loglevel=INFO",
+                f"--hostname=bench-{uuid.uuid4().hex[:8]}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            env={**os.environ, "AURORA_CHECK_PROVIDERS_AT_WORKER_START": "false", "LOG_FORMAT": "plain"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        if self.process.stdout is None:
+            raise SystemExit("no output from the Celery worker")
+        deadline = time.monotonic() + 60
+        for line in self.process.stdout:
+            if " ready." in line:
+                threading.Thread(target=self.process.stdout.read, daemon=True).start()  # keep draining
+                return self
+            if time.monotonic() > deadline:
+                break
+        self.__exit__()
+        raise SystemExit("the Celery worker did not start")
+
+    def __exit__(self, *_: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def measure(mode: str) -> dict[str, Any]:
@@ -444,7 +519,7 @@ def measure(mode: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.recompute", description=__doc__)
-    parser.add_argument("--child", choices=["recompute", "sql", "preview"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["recompute", "sql", "preview", "workers"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         sys.stdout.write(RESULT_PREFIX + json.dumps(child(args.child)) + "\n")
@@ -468,6 +543,17 @@ def main(argv: list[str] | None = None) -> int:
     say("plain SQL aggregate of the same sums ...")
     sql = measure("sql")
     say(f"  {sql['wall']:.2f} s, {sql['groups']:,} groups")
+    # The workers' tasks travel under a key prefix of this run: other runs on the same Redis
+    # never see them.
+    os.environ["CELERY_BROKER_KEY_PREFIX"] = f"aurora-bench-{os.getpid()}:"
+    on_workers = {}
+    for concurrency in (1, 2):
+        say(f"full recompute from nothing on Celery, {concurrency} worker process(es) ...")
+        with CeleryWorker(concurrency):
+            on_workers[concurrency] = measure("workers")
+        say(f"  {on_workers[concurrency]['wall']:.1f} s")
+    speedup = on_workers[1]["wall"] / on_workers[2]["wall"]
+    same = all(run["fingerprints"] == full["fingerprints"] for run in on_workers.values())
     expected_lines = PERIODS * PARTNERS * AGREEMENTS_PER_PARTNER * 3
     ratio = full["wall"] / sql["wall"]
     table(
@@ -492,6 +578,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{preview['wall']:.2f} s for one agreement over {preview['periods']} periods "
                 f"(target <= {TARGET_PREVIEW:.0f} s)",
             ),
+            (
+                "on Celery workers",
+                f"1 process {on_workers[1]['wall']:.1f} s, 2 processes {on_workers[2]['wall']:.1f} s: "
+                f"speed-up {speedup:.2f}x (target >= {TARGET_SPEEDUP:.1f}x); fingerprints "
+                + ("identical to the serial run" if same else "DIFFER from the serial run"),
+            ),
             ("peak RSS", mib(full["peak_kib"])),
         ],
         "recompute",
@@ -512,6 +604,13 @@ def main(argv: list[str] | None = None) -> int:
             f"what-if preview {preview['wall']:.2f} s (current terms match the stored lines: "
             f"{preview['matches_stored']})"
         )
+    for concurrency, run in on_workers.items():
+        if run["statuses"] != ["SUCCESS"] or run["lines_written"] != expected_lines:
+            failures.append(f"on {concurrency} worker process(es): {run['statuses']}, {run['errors'][:1]}")
+    if not same:
+        failures.append("a recompute on workers gave other fingerprints than the serial run")
+    if speedup < TARGET_SPEEDUP:
+        failures.append(f"2 worker processes are {speedup:.2f}x 1 (< {TARGET_SPEEDUP:.1f}x)")
     for failure in failures:
         say(f"FAIL: {failure}")
     if not failures:

@@ -88,7 +88,7 @@ def pipeline_ingest(self: Task, job_id: str) -> dict[str, Any]:
     return _stage(self, job_id, pipeline.INGEST)
 
 
-# Normalize and recompute wait (retry soon) while an earlier period of the chain has yet to pass.
+# Normalization waits (retries soon) while an earlier period of the chain has yet to pass it.
 ORDERED: dict[str, Any] = {
     "autoretry_for": (pipeline.StageNotReady,),
     "max_retries": pipeline.ORDER_WAIT_RETRIES,
@@ -103,7 +103,7 @@ def pipeline_normalize(self: Task, job_id: str) -> dict[str, Any]:
     return _stage(self, job_id, pipeline.NORMALIZE)
 
 
-@shared_task(bind=True, **ORDERED, **STAGE_LIMITS)  # type: ignore[untyped-decorator]
+@shared_task(bind=True, **STAGE_LIMITS)  # type: ignore[untyped-decorator]
 def pipeline_recompute(self: Task, job_id: str) -> dict[str, Any]:
     """Recompute the job's period: P&L, commission lines and the month's draft statements."""
     return _stage(self, job_id, pipeline.RECOMPUTE)

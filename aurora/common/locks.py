@@ -32,3 +32,10 @@ def advisory_lock(name: str) -> Iterator[bool]:
         if acquired:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def transaction_lock(name: str) -> None:
+    """Wait for the transaction lock `name`; it is held until the transaction ends (commit or
+    rollback), so what the holder wrote is committed before the next holder reads."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id(name)])

@@ -16,7 +16,7 @@ from aurora.common.admin import ReadOnlyAdminMixin, amount_column, pretty_json
 from commissions.admin._shared import _require, _scoped_object
 from commissions.admin.forms import OptionalReasonForm, OverrideForm
 from commissions.models import CommissionLine
-from commissions.services.recompute import FROZEN
+from commissions.services.line_book import FROZEN
 from commissions.services.statements import (
     StatementError,
     line_override,

@@ -20,7 +20,7 @@ from aurora.common.admin import ViewOnlyHistoryAdmin, amount_column
 from commissions.admin._shared import _require, _scoped_object
 from commissions.admin.forms import OptionalReasonForm
 from commissions.models import CommissionLine, Statement, StatementStatus
-from commissions.services.recompute import FROZEN
+from commissions.services.line_book import FROZEN
 from commissions.services.statements import (
     StatementError,
     statement_approve,

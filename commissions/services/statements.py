@@ -24,7 +24,7 @@ from aurora.common.fields import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
 from aurora.common.spreadsheet import safe_row
 from commissions.models import CommissionLine, DocumentFormat, Statement, StatementStatus
 from commissions.services.frozen_documents import freeze_statement_documents, frozen_document
-from commissions.services.recompute import FROZEN, OPEN, refresh_statement
+from commissions.services.line_book import FROZEN, OPEN, refresh_statement
 
 APPROVER_ROLES = frozenset({Role.FINANCE, Role.ADMIN})
 STATEMENT_FIELDS = [

@@ -114,7 +114,7 @@ def run_stage(
 def _earlier_unfinished(job: Job, stage: str) -> int | None:
     """The oldest earlier period of the chain whose queued or running pipeline has yet to pass
     `stage` and is not passing it right now: the stage waits for it (reconciliation compares a
-    period with the one before, and the periods of a month share their statements). One that is
+    period with the one before). One that is
     running the stage now is waited for on the chain's stage lock instead, at once."""
     earlier = Job.objects.filter(
         job_type=JobType.PIPELINE,

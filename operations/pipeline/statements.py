@@ -15,7 +15,7 @@ from django.utils import timezone
 from canonical.models import ReconciliationFinding, ReconciliationReport
 from chains.models import Chain, Period
 from commissions.models import CommissionLine, Statement, StatementStatus
-from commissions.services.recompute import FROZEN, refresh_statements
+from commissions.services.line_book import FROZEN, refresh_statements
 from operations.pipeline.discovery import active_chain_ids
 
 logger = logging.getLogger(__package__)  # "operations.pipeline", as before the split

@@ -56,11 +56,13 @@ from commissions.models import (
     ClientStakeSnapshot,
     CommissionLine,
     ComputationRun,
+    ComputationStatus,
     Statement,
     StatementStatus,
     ValidatorPnl,
 )
-from commissions.services.recompute import recompute_range
+from commissions.services.recompute import RecomputeError, recompute_range
+from commissions.tasks import recompute_range_on_workers
 from demo.services import demo_agreements_ensure
 from ingestion.models import IngestionRun, IngestionStatus, StagingPayload
 from ingestion.providers.errors import RecordingMissing
@@ -523,6 +525,39 @@ def test_the_pipeline_over_the_recordings_through_celery_leaves_what_the_in_proc
     assert "4 pipelines done" in lines[-1]
     again = discover_new_periods.delay(CHAIN).get(timeout=30)
     assert (again["done"], again["started"]) == (4, [])
+
+
+@transactional
+def test_a_range_recomputed_on_the_workers_leaves_what_the_serial_run_leaves(
+    registry: None, celery_worker: Worker
+) -> None:
+    replay()
+    normalize_range(chain_id=CHAIN, first=EPOCHS[0], last=EPOCHS[-1])
+    demo_agreements_ensure()
+    expected: dict[str, Any] = {}
+    try:
+        with transaction.atomic():
+            serial = recompute_range(chain_id=CHAIN, first=EPOCHS[0], last=EPOCHS[-1])
+            expected = digest()
+            expected_fingerprints = [run.fingerprint for run in serial]
+            raise _Rollback
+    except _Rollback:
+        pass
+    assert not CommissionLine.objects.exists() and expected["CommissionLine"]["rows"] > 0
+    assert len({statement[1] for statement in expected["statements"]}) == 1  # one month: shared statements
+
+    runs = recompute_range_on_workers(
+        chain_id=CHAIN, first=EPOCHS[0], last=EPOCHS[-1], triggered_by="test", timeout=60
+    )
+
+    assert [run.period.period_identifier for run in runs] == [str(period) for period in EPOCHS]
+    assert [run.status for run in runs] == [ComputationStatus.SUCCESS] * len(EPOCHS)
+    assert [run.fingerprint for run in runs] == expected_fingerprints
+    assert digest() == expected
+    again = recompute_range_on_workers(chain_id=CHAIN, first=EPOCHS[0], last=EPOCHS[-1], timeout=60)
+    assert all(run.inputs_unchanged for run in again)
+    with pytest.raises(RecomputeError, match="no final period"):
+        recompute_range_on_workers(chain_id=CHAIN, first=10, last=20, timeout=60)
 
 
 @transactional

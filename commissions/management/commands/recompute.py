@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from commissions.models import ComputationRun, ComputationStatus
 from commissions.services.recompute import RecomputeError, recompute_range
+from commissions.tasks import recompute_range_on_workers
 
 
 def describe(run: ComputationRun) -> str:
@@ -35,17 +36,30 @@ class Command(BaseCommand):
         parser.add_argument("--chain", required=True, help="chain id from chains.yaml, e.g. solana-mainnet")
         parser.add_argument("--from-period", type=int, required=True, help="first period (Solana: epoch)")
         parser.add_argument("--to-period", type=int, required=True, help="last period, inclusive")
+        parser.add_argument(
+            "--on-workers",
+            action="store_true",
+            help="one Celery task per period, run in parallel by the workers (they must be running); "
+            "the same results as the serial run here",
+        )
+        parser.add_argument(
+            "--timeout", type=float, default=None, help="with --on-workers: seconds to wait for the workers"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["from_period"] > options["to_period"]:
             raise CommandError("--from-period must not be after --to-period")
         try:
-            runs = recompute_range(
-                chain_id=options["chain"],
-                first=options["from_period"],
-                last=options["to_period"],
-                triggered_by="manage.py recompute",
-            )
+            chosen: dict[str, Any] = {
+                "chain_id": options["chain"],
+                "first": options["from_period"],
+                "last": options["to_period"],
+                "triggered_by": "manage.py recompute",
+            }
+            if options["on_workers"]:
+                runs = recompute_range_on_workers(**chosen, timeout=options["timeout"])
+            else:
+                runs = recompute_range(**chosen)
         except RecomputeError as error:
             raise CommandError(str(error)) from error
         for run in runs:
