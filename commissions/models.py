@@ -325,8 +325,14 @@ class CommissionLine(TimeStampedModel):
     rule_order = models.PositiveIntegerField(
         help_text="The rule's place in its agreement: with the agreement and period, the line's key."
     )
-    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="commission_lines")
-    chain = models.ForeignKey("chains.Chain", on_delete=models.CASCADE, related_name="commission_lines")
+    # partner, chain and statement are indexed by the composite indexes below (which lead with them):
+    # a second index per column would only slow down the inserts of a recompute.
+    partner = models.ForeignKey(
+        "partners.Partner", on_delete=models.PROTECT, related_name="commission_lines", db_index=False
+    )
+    chain = models.ForeignKey(
+        "chains.Chain", on_delete=models.CASCADE, related_name="commission_lines", db_index=False
+    )
     period = models.ForeignKey("chains.Period", on_delete=models.CASCADE, related_name="commission_lines")
     validator_key = models.CharField(max_length=100, null=True, blank=True)
     revenue_component = models.CharField(max_length=16, choices=RevenueComponent.choices)
@@ -344,7 +350,7 @@ class CommissionLine(TimeStampedModel):
     final_amount_native = NativeAmountField()
     breakdown = models.JSONField(default=dict, blank=True)
     statement = models.ForeignKey(
-        Statement, on_delete=models.PROTECT, null=True, blank=True, related_name="lines"
+        Statement, on_delete=models.PROTECT, null=True, blank=True, related_name="lines", db_index=False
     )
     adjusts_statement = models.ForeignKey(
         Statement, on_delete=models.PROTECT, null=True, blank=True, related_name="adjustment_lines"

@@ -283,15 +283,15 @@ _RULE_FIELDS = (
 
 
 # The agreements' side of the inputs (also part of INPUTS_SQL): any change to an agreement, a
-# version, a rule or the status timeline changes it.
+# version, a rule or the status timeline changes it. Rows saved through the ORM carry the time of
+# their last write (`updated_at`, auto_now), so a table's row count and latest write tell whether
+# any row was added, changed or removed, without reading every row's spelling.
 AGREEMENT_PARTS = """
-        (SELECT md5(string_agg(agreement_id::text || updated_at::text, ',' ORDER BY agreement_id))
-           FROM agreements),
+        (SELECT count(*)::text || '/' || coalesce(max(updated_at)::text, '') FROM agreements),
         (SELECT md5(string_agg(version_id::text || effective_from::text || coalesce(effective_until::text, '')
                                || md5(terms_snapshot::text), ',' ORDER BY version_id))
            FROM agreement_versions),
-        (SELECT md5(string_agg(rule_id::text || updated_at::text, ',' ORDER BY rule_id))
-           FROM agreement_rules),
+        (SELECT count(*)::text || '/' || coalesce(max(updated_at)::text, '') FROM agreement_rules),
         (SELECT md5(string_agg(status_event_id::text, ',' ORDER BY status_event_id))
            FROM agreement_status_events)"""
 
@@ -453,7 +453,7 @@ WITH shared AS MATERIALIZED (
         (SELECT parameters::text FROM chains WHERE chain_id = %(chain)s),
         (SELECT md5(string_agg(validator_key || is_active::text, ',' ORDER BY validator_key))
            FROM canonical_validator_identities WHERE chain_id = %(chain)s),
-        (SELECT md5(string_agg(client_id::text || updated_at::text, ',' ORDER BY client_id))
+        (SELECT count(*)::text || '/' || coalesce(max(updated_at)::text, '')
            FROM partner_clients WHERE chain_id = %(chain)s),
         {AGREEMENT_PARTS},
         (SELECT md5(string_agg(statement_id::text || status, ',' ORDER BY statement_id))
