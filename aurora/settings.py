@@ -267,6 +267,10 @@ AURORA_PIPELINE_MAX_PERIODS_PER_TICK: int = env.int("AURORA_PIPELINE_MAX_PERIODS
 # ...among the final periods this far back from the newest (a chain's `pipeline_lookback_periods`
 # and `pipeline_from_period` parameters narrow it).
 AURORA_PIPELINE_LOOKBACK_PERIODS: int = env.int("AURORA_PIPELINE_LOOKBACK_PERIODS", default=10)
+# Processes that parse a period's validators in parallel during normalization (1: in the calling
+# process). Worth the machine's cores for large periods; a Celery worker's pool processes parse in
+# place (daemonic processes cannot start others).
+AURORA_NORMALIZATION_PROCESSES: int = env.int("AURORA_NORMALIZATION_PROCESSES", default=1)
 # Provider errors during ingestion: retried with exponential backoff (seconds, doubled each time,
 # with jitter, capped), this many times, before the period's pipeline fails.
 AURORA_PIPELINE_MAX_RETRIES: int = env.int("AURORA_PIPELINE_MAX_RETRIES", default=5)

@@ -15,11 +15,15 @@ writer) are in memory.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from uuid import UUID
 
+from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from accounts.audit import audit_run
@@ -37,17 +41,21 @@ from canonical.models import (
 )
 from canonical.normalization.context import RunContext, WriteCounts
 from canonical.normalization.history import prepare_table
-from canonical.normalization.inputs import Prefetcher, fingerprint, period_info, staged_inputs
+from canonical.normalization.inputs import Inputs, Prefetcher, fingerprint, period_info, staged_inputs
 from canonical.normalization.plan import NormalizationError, NormalizationPlan, normalization_plan
+from canonical.normalization.processes import ParsingPool, Prepared
 from canonical.normalization.validator import normalize_validator
 from canonical.writing import PeriodWriter
-from chains.models import Period
+from chains.models import Period, ValidatorIdentity
 from ingestion.models import IngestionRun, IngestionStatus
+from ingestion.providers.base import Exchange
 from ingestion.services import few_collections
 
 logger = logging.getLogger(__name__)
 
 MAX_RECORDED_FAILURES = 200
+# Below this many validators per process, starting the processes costs more than they save.
+MIN_VALIDATORS_PER_PROCESS = 8
 
 __all__ = [
     "NormalizationError",
@@ -131,10 +139,9 @@ def _normalize(
             n.validator_key: n
             for n in NormalizedInput.objects.filter(chain=plan.chain, period=period).select_related("run")
         }
-    counts = WriteCounts()
     unchanged: list[str] = []
     processed_inputs: list[NormalizedInput] = []
-    todo = []
+    todo: Todo = []
     for identity in plan.validators:
         inputs = staged.get(identity.validator_key, {})
         print_ = fingerprint(plan, inputs)
@@ -143,46 +150,39 @@ def _normalize(
             unchanged.append(identity.validator_key)
         else:
             todo.append((identity, inputs, print_))
-    prefetcher = Prefetcher()
-    try:
-        pending = prefetcher.start(todo[0][1]) if todo else None
-        for index, (identity, inputs, print_) in enumerate(todo):
-            with ctx.timed("load"):
-                loaded = pending() if pending else {}
-            pending = prefetcher.start(todo[index + 1][1]) if index + 1 < len(todo) else None
-            work = normalize_validator(ctx, identity, inputs, loaded)
-            del loaded
-            with ctx.timed("prepare"):
-                for table in work.tables:
-                    ctx.findings.extend(prepare_table(ctx, table, counts))
-            ctx.findings.extend(work.findings)
-            run.payloads_read += work.payloads_read
-            if work.failures:
-                run.items_failed += len(work.failures)
-                room = MAX_RECORDED_FAILURES - len(run.failures)
-                run.failures.extend(work.failures[: max(room, 0)])
-            elif inputs:
-                processed_inputs.append(
-                    NormalizedInput(
-                        chain=plan.chain,
-                        period=period,
-                        validator_key=identity.validator_key,
-                        fingerprint=print_,
-                        run=run,
-                    )
+    counts = WriteCounts()
+    for identity, inputs, print_, prepared in _prepared(ctx, todo):
+        ctx.findings.extend(prepared.findings)
+        for job in prepared.jobs:
+            writer.submit(job)
+        for phase, seconds in prepared.timings.items():
+            ctx.timings[f"{phase} (processes)"] += seconds
+        counts.add(prepared.counts)
+        run.payloads_read += prepared.payloads_read
+        if prepared.failures:
+            run.items_failed += len(prepared.failures)
+            room = MAX_RECORDED_FAILURES - len(run.failures)
+            run.failures.extend(prepared.failures[: max(room, 0)])
+        elif inputs:
+            processed_inputs.append(
+                NormalizedInput(
+                    chain=plan.chain,
+                    period=period,
+                    validator_key=identity.validator_key,
+                    fingerprint=print_,
+                    run=run,
                 )
-    finally:
-        prefetcher.close()
+            )
     run.validators_unchanged = len(unchanged)
     run.rows_inserted, run.rows_superseded, run.rows_unchanged = (
         counts.inserted,
         counts.superseded,
         counts.unchanged,
     )
-    prepared = time.perf_counter()
+    all_prepared = time.perf_counter()
 
     def finish() -> None:
-        ctx.timings["write (after the last validator)"] = time.perf_counter() - prepared
+        ctx.timings["write (after the last validator)"] = time.perf_counter() - all_prepared
         NormalizedInput.objects.bulk_create(
             processed_inputs,
             update_conflicts=True,
@@ -201,6 +201,63 @@ def _normalize(
         _finish(run, started, status=NormalizationStatus.PARTIAL if ingestion_gap else None)
 
     return finish
+
+
+Todo = list[tuple[ValidatorIdentity, Inputs, str]]  # identity, its inputs, their fingerprint
+
+
+def prepare_validator(
+    ctx: RunContext, identity: ValidatorIdentity, inputs: Inputs, loaded: Mapping[UUID, Exchange]
+) -> Prepared:
+    """Parse one validator's payloads and prepare its writes (handed to `ctx.writer`)."""
+    counts = WriteCounts()
+    work = normalize_validator(ctx, identity, inputs, loaded)
+    findings: list[ReconciliationFinding] = []
+    with ctx.timed("prepare"):
+        for table in work.tables:
+            findings.extend(prepare_table(ctx, table, counts))
+    findings.extend(work.findings)
+    return Prepared(identity.validator_key, findings, work.failures, work.payloads_read, counts)
+
+
+def _prepared(ctx: RunContext, todo: Todo) -> Iterator[tuple[ValidatorIdentity, Inputs, str, Prepared]]:
+    """Each validator of `todo` prepared, in order: by a pool of processes when the settings ask
+    for one and the run may use it (outside a caller's transaction and a daemonic process, with
+    enough validators), else here, with the next validator's payloads loaded while one is parsed."""
+    processes = min(settings.AURORA_NORMALIZATION_PROCESSES, len(todo) // MIN_VALIDATORS_PER_PROCESS)
+    if processes > 1 and not connection.in_atomic_block and not multiprocessing.current_process().daemon:
+        pool = ParsingPool(
+            prepare_validator,
+            chain_id=ctx.plan.chain.pk,
+            validator_keys=[v.validator_key for v in ctx.plan.validators],
+            processes=processes,
+        )
+        try:
+            plain = [(identity.validator_key, _plain(inputs)) for identity, inputs, _ in todo]
+            for (identity, inputs, print_), prepared in zip(
+                todo, pool.prepared(ctx.period.pk, ctx.now, plain), strict=True
+            ):
+                yield identity, inputs, print_, prepared
+        finally:
+            pool.close()
+        return
+    prefetcher = Prefetcher()
+    try:
+        pending = prefetcher.start(todo[0][1]) if todo else None
+        for index, (identity, inputs, print_) in enumerate(todo):
+            with ctx.timed("load"):
+                loaded = pending() if pending else {}
+            pending = prefetcher.start(todo[index + 1][1]) if index + 1 < len(todo) else None
+            prepared = prepare_validator(ctx, identity, inputs, loaded)
+            del loaded
+            yield identity, inputs, print_, prepared
+    finally:
+        prefetcher.close()
+
+
+def _plain(inputs: Inputs) -> Inputs:
+    """Without the defaultdicts' factories, which a process boundary cannot carry."""
+    return {data_type: dict(by_provider) for data_type, by_provider in inputs.items()}
 
 
 UNFINISHED_INGESTION = (IngestionStatus.PARTIAL, IngestionStatus.FAILED)
@@ -257,6 +314,8 @@ def _carried_findings(ctx: RunContext, inputs: list[NormalizedInput]) -> list[Re
 
 
 def _report(ctx: RunContext) -> None:
+    if ctx.run is None:
+        raise RuntimeError("a report belongs to a normalization run")
     findings = ctx.findings
     counts = {severity: sum(1 for f in findings if f.severity == severity) for severity in Severity.values}
     report = ReconciliationReport.objects.create(

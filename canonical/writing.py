@@ -16,11 +16,13 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 from django.db import connection, transaction
+from django.db.models import Model
 from psycopg import sql
 
 from canonical.models import CanonicalRecord
@@ -58,6 +60,25 @@ def supersede_rows(
     if updated != len(replaced):
         raise RuntimeError(f"{meta.db_table}: {len(replaced)} rows to supersede, {updated} were current")
     return updated
+
+
+@dataclass(frozen=True)
+class SaveFields:
+    """Save these fields of a model instance (a registry row the normalization completed)."""
+
+    instance: Model
+    fields: Sequence[str]
+
+    def __call__(self) -> None:
+        self.instance.save(update_fields=list(self.fields))
+
+
+class Jobs(list[Callable[[], Any]]):
+    """A writer that keeps the jobs instead of running them (in a parsing process; the period's
+    writer runs them, in order)."""
+
+    def submit(self, job: Callable[[], Any]) -> None:
+        self.append(job)
 
 
 class WriterFailed(Exception):

@@ -12,7 +12,7 @@ from typing import Any
 
 from canonical.models import NormalizationRun, ReconciliationFinding
 from canonical.normalization.plan import NormalizationPlan
-from canonical.writing import PeriodWriter
+from canonical.writing import Jobs, PeriodWriter
 from chains.models import Period
 from ingestion.providers.base import PeriodInfo
 
@@ -24,9 +24,9 @@ class RunContext:
     plan: NormalizationPlan
     period: Period
     info: PeriodInfo
-    run: NormalizationRun
+    run: NormalizationRun | None  # None in a parsing process (canonical.normalization.processes)
     now: datetime
-    writer: PeriodWriter
+    writer: PeriodWriter | Jobs
     findings: list[ReconciliationFinding] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
@@ -47,3 +47,8 @@ class WriteCounts:
     inserted: int = 0
     superseded: int = 0
     unchanged: int = 0
+
+    def add(self, other: WriteCounts) -> None:
+        self.inserted += other.inserted
+        self.superseded += other.superseded
+        self.unchanged += other.unchanged

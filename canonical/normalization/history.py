@@ -3,19 +3,38 @@ writes (supersede what changed, insert what is new) plus the findings that repor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from aurora.common.bulk import column, copy_text, insert_lines
 from aurora.common.ids import uuid7
-from canonical.models import FindingKind, ReconciliationFinding, Severity
+from canonical.models import CanonicalRecord, FindingKind, ReconciliationFinding, Severity
 from canonical.normalization.context import RunContext, WriteCounts
 from canonical.normalization.validator import Parsed, TableRows
 from canonical.rows import RowValues, TableSpec, plain
 from canonical.writing import COMMON_COLUMNS, supersede_rows
 
 MAX_CHANGED_EXAMPLES = 20
+
+
+@dataclass(frozen=True)
+class TableWrite:
+    """One validator's writes to one canonical table: rows to supersede, then COPY lines of the new
+    rows. Plain data, so a parsing process can prepare it and the period's writer apply it."""
+
+    model: type[CanonicalRecord]
+    replaced: Sequence[tuple[UUID, UUID | None]]
+    at: datetime
+    columns: Sequence[str]
+    lines: Sequence[str]
+
+    def __call__(self) -> None:
+        supersede_rows(self.model, self.replaced, self.at)
+        insert_lines(self.model, self.columns, self.lines)
 
 
 def _current_rows(ctx: RunContext, spec: TableSpec, validator_key: str) -> dict[Any, dict[str, Any]]:
@@ -57,13 +76,7 @@ def prepare_table(ctx: RunContext, table: TableRows, counts: WriteCounts) -> lis
     columns, lines = _copy_lines(ctx, spec, parsed, validator_key, inserts)
     counts.superseded += len(replaced)
     counts.inserted += len(lines)
-    model, now = spec.model, ctx.now
-
-    def write() -> None:
-        supersede_rows(model, replaced, now)
-        insert_lines(model, columns, lines)
-
-    ctx.writer.submit(write)
+    ctx.writer.submit(TableWrite(spec.model, replaced, ctx.now, columns, lines))
     return _change_findings(ctx, spec, validator_key, parsed, changes, withdrawn)
 
 

@@ -25,6 +25,7 @@ from canonical.rows import (
     mev_share,
     plain,
 )
+from canonical.writing import SaveFields
 from chains.models import Provider, ValidatorIdentity
 from ingestion.models import DataType
 from ingestion.providers.base import Exchange, ValidatorMeta, ValidatorMev, ValidatorRef
@@ -279,4 +280,4 @@ def _check_identity(ctx: RunContext, work: ValidatorWork, best: Parsed) -> None:
         changed.append("display_name")
     if changed:
         fields = [*changed, "updated_at"]
-        ctx.writer.submit(lambda: identity.save(update_fields=fields))
+        ctx.writer.submit(SaveFields(identity, fields))

@@ -767,3 +767,57 @@ def test_the_admin_list_of_normalization_runs_shows_a_partial_period_and_why(sta
     assert "Why not SUCCESS" in listing
     assert f"input ingestion run {ingestion.pk} was PARTIAL: 1 of 21 items failed" in listing
     assert listing.count('class="field-why_not_success"') == 1  # 851 only; 850 succeeded
+
+
+def _rows_and_findings() -> dict[str, Any]:
+    """Every canonical row's values (not its id or timestamps) and every finding, as written."""
+    result: dict[str, Any] = {}
+    for model in (CanonicalValidatorFees, CanonicalStakeReward):
+        skip = {"id", "created_at", "updated_at", "normalized_at", "superseded_by", "source_payload"}
+        names = [f.attname for f in model._meta.concrete_fields if f.name not in skip]
+        result[model.__name__] = sorted(map(repr, model.objects.values_list(*names)))
+    result["findings"] = sorted(
+        ReconciliationFinding.objects.values_list("kind", "severity", "validator_key", "data_type", "message")
+    )
+    return result
+
+
+@pytest.mark.django_db(transaction=True)
+def test_validators_parsed_by_a_pool_of_processes_give_the_rows_and_findings_of_one_process(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    monkeypatch.setenv("SOLANABEACH_API_KEY", "demo-key")
+    load_registry()
+    replay(first=850, last=851)
+    expected: dict[str, Any] = {}
+
+    class Rollback(Exception):
+        pass
+
+    try:
+        with transaction.atomic():  # inside a transaction: parsed in this process
+            assert [run.status for run in normalize(850, 851)] == [NormalizationStatus.SUCCESS] * 2
+            expected = _rows_and_findings()
+            raise Rollback
+    except Rollback:
+        pass
+    assert not CanonicalStakeReward.objects.exists() and expected["CanonicalStakeReward"]
+
+    settings.AURORA_NORMALIZATION_PROCESSES = 2
+    monkeypatch.setattr(services, "MIN_VALIDATORS_PER_PROCESS", 1)
+    pools: list[Any] = []
+    real_pool = services.ParsingPool
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        pools.append(real_pool(*args, **kwargs))
+        return pools[-1]
+
+    monkeypatch.setattr(services, "ParsingPool", counted)
+    runs = normalize(850, 851)
+
+    assert [run.status for run in runs] == [NormalizationStatus.SUCCESS] * 2
+    assert [pool.processes for pool in pools] == [2, 2]  # both periods went through the processes
+    assert all("parse (processes)" in run.timings for run in runs)
+    assert _rows_and_findings() == expected
+    again = normalize(850, 851)
+    assert [run.rows_inserted for run in again] == [0, 0]

@@ -9,10 +9,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any
 
 from pydantic import Field
-from typing_extensions import TypedDict
 
 from ingestion.models import DataType
 from ingestion.providers.base import (
@@ -37,8 +36,15 @@ from ingestion.providers.http import RpcCall, RpcOutcome
 from ingestion.providers.options import ClientOptions
 from ingestion.providers.parsing import U64_MAX, Percent, ProviderModel, Pubkey, StrictU64, validate
 from ingestion.providers.solana.epochs import EpochSchedule, EpochScheduleBody
+from ingestion.providers.solana.shapes import (
+    REWARD_U64_FIELDS,
+    STAKE_PROGRAM_ID,
+    InflationReward,
+    ProgramAccount,
+    convert,
+    u64_overflow,
+)
 
-STAKE_PROGRAM_ID = "Stake11111111111111111111111111111111111111"
 STAKE_ACCOUNT_SIZE = 200
 VOTER_OFFSET = 124
 SKIPPED_SLOT_CODES = frozenset({-32007, -32009})
@@ -73,67 +79,6 @@ class VoteAccountBody(ProviderModel):
 class VoteAccountsBody(ProviderModel):
     current: list[VoteAccountBody]
     delinquent: list[VoteAccountBody]
-
-
-class InflationRewardBody(ProviderModel):
-    epoch: StrictU64
-    effectiveSlot: StrictU64
-    amount: StrictU64
-    postBalance: StrictU64
-    commission: Percent | None = None
-
-
-# The stake-account listing is the largest body Aurora reads (about 800 bytes per account, thousands
-# per validator), so it is validated as TypedDicts, which pydantic checks without building objects.
-# jsonParsed spells u64 values as decimal strings.
-U64Text = Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
-
-
-class AuthorizedShape(TypedDict):
-    staker: Pubkey
-    withdrawer: Pubkey
-
-
-class StakeMetaShape(TypedDict):
-    rentExemptReserve: U64Text
-    authorized: AuthorizedShape
-
-
-class DelegationShape(TypedDict):
-    voter: Pubkey
-    stake: U64Text
-    activationEpoch: U64Text
-    deactivationEpoch: U64Text
-
-
-class StakeStateShape(TypedDict):
-    delegation: DelegationShape
-
-
-class StakeInfoShape(TypedDict):
-    meta: StakeMetaShape
-    stake: NotRequired[StakeStateShape | None]
-
-
-class ParsedStakeShape(TypedDict):
-    type: Literal["delegated", "initialized"]
-    info: StakeInfoShape
-
-
-class StakeDataShape(TypedDict):
-    program: Literal["stake"]
-    parsed: ParsedStakeShape
-
-
-class StakeAccountShape(TypedDict):
-    lamports: StrictU64
-    owner: Literal["Stake11111111111111111111111111111111111111"]
-    data: StakeDataShape
-
-
-class ProgramAccountShape(TypedDict):
-    pubkey: Pubkey
-    account: StakeAccountShape
 
 
 @dataclass(frozen=True)
@@ -351,9 +296,7 @@ class SolanaRpcAdapter(ProviderAdapter):
                 reason=f"vote account {validator.key} not found",
             )
         account, delinquent = matches[0]
-        rewards = self._validate(
-            list[InflationRewardBody | None], self._result(outcomes[1]), "getInflationReward"
-        )
+        rewards = self._inflation_rewards(self._result(outcomes[1]))
         reward = rewards[0] if rewards else None
         if reward is not None and reward.commission is not None:
             commission_bps = reward.commission * 100  # the rate in force when the epoch's rewards were paid
@@ -407,29 +350,51 @@ class SolanaRpcAdapter(ProviderAdapter):
 
     def _stake_accounts(self, body: Any, validator: ValidatorRef) -> dict[str, ListedStake]:
         result = self.client.rpc_result(body, "getProgramAccounts")
-        listed = self._validate(list[ProgramAccountShape], result, "getProgramAccounts")
+        name = self.settings.name
+        listed: list[ProgramAccount] = convert(
+            list[ProgramAccount], result, provider=name, endpoint="getProgramAccounts"
+        )
+        for index, entry in enumerate(listed):
+            if entry.account.lamports > U64_MAX:
+                raise u64_overflow(f"{index}.account.lamports", provider=name, endpoint="getProgramAccounts")
         accounts = {}
         for entry in listed:
-            info = entry["account"]["data"]["parsed"]["info"]
-            state = info.get("stake")
-            if state is None or state["delegation"]["voter"] != validator.key:
+            info = entry.account.data.parsed.info
+            state = info.stake
+            if state is None or state.delegation.voter != validator.key:
                 continue  # initialized but undelegated, or a node ignoring the filter
-            delegation = state["delegation"]
-            numbers = [int(delegation[name]) for name in ("stake", "activationEpoch", "deactivationEpoch")]
-            if any(number > U64_MAX for number in numbers):
+            delegation = state.delegation
+            stake = int(delegation.stake)
+            activation = int(delegation.activationEpoch)
+            deactivation = int(delegation.deactivationEpoch)
+            if stake > U64_MAX or activation > U64_MAX or deactivation > U64_MAX:
                 raise ProviderBadResponse(
-                    provider=self.settings.name, endpoint="getProgramAccounts", reason="a u64 field overflows"
+                    provider=name, endpoint="getProgramAccounts", reason="a u64 field overflows"
                 )
-            stake, activation, deactivation = numbers
-            authorized = info["meta"]["authorized"]
-            accounts[entry["pubkey"]] = ListedStake(
-                staker=authorized["staker"],
-                withdrawer=authorized["withdrawer"],
+            authorized = info.meta.authorized
+            accounts[entry.pubkey] = ListedStake(
+                staker=authorized.staker,
+                withdrawer=authorized.withdrawer,
                 stake=stake,
                 activation_epoch=activation,
                 deactivation_epoch=None if deactivation == U64_MAX else deactivation,
             )
         return accounts
+
+    def _inflation_rewards(self, result: Any) -> list[InflationReward | None]:
+        """One getInflationReward result: a reward or null per address asked, in the same order."""
+        name = self.settings.name
+        values: list[InflationReward | None] = convert(
+            list[InflationReward | None], result, provider=name, endpoint="getInflationReward"
+        )
+        for index, value in enumerate(values):
+            if (
+                value is not None
+                and max(value.epoch, value.effectiveSlot, value.amount, value.postBalance) > U64_MAX
+            ):
+                field = next(f for f in REWARD_U64_FIELDS if getattr(value, f) > U64_MAX)
+                raise u64_overflow(f"{index}.{field}", provider=name, endpoint="getInflationReward")
+        return values
 
     def row_sources(self, data_type: DataType, exchanges: Sequence[Exchange]) -> dict[str, str]:
         """Each address's getInflationReward batch, so a stake account's row names its payload."""
@@ -459,12 +424,10 @@ class SolanaRpcAdapter(ProviderAdapter):
         validator: ValidatorRef,
     ) -> StakeRewards:
         epoch = int(period.identifier)
-        rewards: dict[str, InflationRewardBody | None] = {}
+        rewards: dict[str, InflationReward | None] = {}
         for call, outcome in self._batched(exchanges, "inflation-rewards"):
             addresses = call.params[0]
-            values = self._validate(
-                list[InflationRewardBody | None], self._result(outcome), "getInflationReward"
-            )
+            values = self._inflation_rewards(self._result(outcome))
             if len(values) != len(addresses):
                 raise ProviderBadResponse(
                     provider=self.settings.name,
