@@ -558,6 +558,16 @@ def test_a_range_recomputed_on_the_workers_leaves_what_the_serial_run_leaves(
     assert all(run.inputs_unchanged for run in again)
     with pytest.raises(RecomputeError, match="no final period"):
         recompute_range_on_workers(chain_id=CHAIN, first=10, last=20, timeout=60)
+    out = StringIO()
+    call_command(
+        "recompute",
+        *("--chain", CHAIN, "--from-period", str(EPOCHS[0]), "--to-period", str(EPOCHS[-1])),
+        *("--on-workers", "--timeout", "60"),
+        stdout=out,
+    )
+    printed = out.getvalue().splitlines()
+    assert [line.split(":")[0] for line in printed] == [f"period {period}" for period in EPOCHS]
+    assert all("inputs unchanged since the last run" in line for line in printed)
 
 
 @transactional
