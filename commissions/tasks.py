@@ -3,7 +3,7 @@ over the workers (as many periods at once as there are free worker processes, on
 that shares the database and the broker).
 
 Runs of different periods compute in parallel and settle one at a time under the chain's
-statements lock (`commissions.services.recompute.statements_lock`), so a range computed on workers
+statements lock (`commissions.services.line_book.statements_lock`), so a range computed on workers
 leaves the same lines, statements and fingerprints as one computed here period after period.
 """
 

@@ -14,6 +14,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from aurora.common.bulk import insert_rows
+from aurora.common.locks import transaction_lock
 from chains.models import Period
 from commissions.models import CommissionLine, ComputationRun, Statement, StatementStatus
 from commissions.selectors import statement_month
@@ -306,12 +307,22 @@ def _line_values(line: ComputedLine) -> dict[str, Any]:
     }
 
 
+def statements_lock(chain_id: str) -> None:
+    """Held from the moment a run reads its stored lines and statements to its commit: the periods
+    of a month share their statements (and adjustments reach later months), so runs computed in
+    parallel settle one at a time, each seeing what the one before committed. Statement totals
+    written elsewhere (an override) take it too, so their sums see a settled run's lines."""
+    transaction_lock(f"statements:{chain_id}")
+
+
 def refresh_statements(statements: Sequence[Statement]) -> None:
     """Totals from the statements' lines (called for statements whose lines changed), in a few
     statements whatever their number. A statement waiting for approval goes back to draft,
     approvals cleared: nobody approves figures they have not seen."""
     if not statements:
         return
+    for chain_id in sorted({s.chain_id for s in statements}):
+        statements_lock(chain_id)
     frozen = [s.pk for s in statements if s.status in FROZEN]
     if frozen:
         raise RuntimeError(f"statements {frozen} are frozen; their lines cannot change")

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_run
 from accounts.models import AuditAction
-from aurora.common.locks import advisory_lock, transaction_lock
+from aurora.common.locks import advisory_lock
 from chains.models import Chain, Period
 from commissions.models import ComputationRun, ComputationStatus, ValidatorPnl
 from commissions.selectors import (
@@ -39,7 +39,7 @@ from commissions.selectors import (
     operator_validators,
     period_pnl,
 )
-from commissions.services.line_book import LineBook
+from commissions.services.line_book import LineBook, statements_lock
 from commissions.services.period_lines import (
     ComputedLine,
     compute_period,
@@ -125,13 +125,6 @@ def recompute_range(*, chain_id: str, first: int, last: int, triggered_by: str =
             known = {}
         runs.append(run)
     return runs
-
-
-def statements_lock(chain_id: str) -> None:
-    """Held from the moment a run reads its stored lines and statements to its commit: the periods
-    of a month share their statements (and adjustments reach later months), so runs computed in
-    parallel settle one at a time, each seeing what the one before committed."""
-    transaction_lock(f"statements:{chain_id}")
 
 
 def recompute_period(

@@ -20,7 +20,7 @@ INGEST, NORMALIZE, RECOMPUTE = "ingest", "normalize", "recompute"
 STAGES: tuple[str, ...] = (INGEST, NORMALIZE, RECOMPUTE)
 # Periods of a chain pass these one at a time, oldest first (reconciliation compares a period with
 # the one before); ingestion and recompute run in parallel (recomputes settle the statements they
-# share one at a time, commissions.services.recompute.statements_lock). A stage waiting for an
+# share one at a time, commissions.services.line_book.statements_lock). A stage waiting for an
 # earlier period is tried again every second, for at most about half an hour.
 ORDERED_STAGES = frozenset({NORMALIZE})
 ORDER_WAIT_SECONDS = 1

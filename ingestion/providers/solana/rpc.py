@@ -34,15 +34,22 @@ from ingestion.providers.base import (
 from ingestion.providers.errors import ProviderBadResponse, ProviderError
 from ingestion.providers.http import RpcCall, RpcOutcome
 from ingestion.providers.options import ClientOptions
-from ingestion.providers.parsing import U64_MAX, Percent, ProviderModel, Pubkey, StrictU64, validate
+from ingestion.providers.parsing import (
+    U64_MAX,
+    Percent,
+    ProviderModel,
+    Pubkey,
+    StrictU64,
+    convert,
+    u64_overflow,
+    validate,
+)
 from ingestion.providers.solana.epochs import EpochSchedule, EpochScheduleBody
 from ingestion.providers.solana.shapes import (
     REWARD_U64_FIELDS,
     STAKE_PROGRAM_ID,
     InflationReward,
     ProgramAccount,
-    convert,
-    u64_overflow,
 )
 
 STAKE_ACCOUNT_SIZE = 200
