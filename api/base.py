@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from rest_framework import generics
 from rest_framework.exceptions import MethodNotAllowed, ValidationError
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aurora.common.dbscope import set_database_scope
+from serving.answers import AnswerCache
 
 
 def refuse_nul_characters(request: Request, kwargs: dict[str, Any]) -> None:
@@ -46,6 +49,40 @@ class ScopedRequestMixin:
         user = request.user
         if user is not None and user.is_authenticated:
             set_database_scope(role=user.role, partner_id=getattr(user, "partner_id", None))
+
+
+class _Replayed(Exception):
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+class CachedAnswerMixin:
+    """GET answers replayed from serving.answers while the data they were made from hold (after
+    authentication, permissions and throttling, which every request still passes), stored with
+    their ETag when made; `If-None-Match` with it gets a 304."""
+
+    answers: AnswerCache | None = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        if request.method == "GET" and not getattr(self, "swagger_fake_view", False):
+            self.answers = AnswerCache(request, request.user)
+            replayed = self.answers.lookup()
+            if replayed is not None:
+                raise _Replayed(replayed)
+
+    def handle_exception(self, exc: Exception) -> Any:
+        if isinstance(exc, _Replayed):
+            return exc.response
+        return super().handle_exception(exc)  # type: ignore[misc]
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        if self.answers is not None and isinstance(response, Response) and response.status_code == 200:
+            response.render()
+            # A 304 is Django's response, not DRF's: the server takes either.
+            return self.answers.keep(response)  # type: ignore[return-value]
+        return response
 
 
 class ApiView(ScopedRequestMixin, APIView):

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from accounts.access import Capability
 from api import partner_selectors as selectors
-from api.base import ApiView, ListApiView
+from api.base import ApiView, CachedAnswerMixin, ListApiView
 from api.envelope import EnvelopeRenderer
 from api.filters import StrictBooleanFilter, StrictChoiceFilter
 from api.partner_serializers import (
@@ -211,7 +211,7 @@ class CommissionLineFilter(django_filters.FilterSet):  # type: ignore[misc]
         )
     ],
 )
-class PartnerCommissionListView(ListApiView):
+class PartnerCommissionListView(CachedAnswerMixin, ListApiView):
     """One line per agreement rule and period, oldest period first, with the basis it was computed
     on. Staff see every line within their chains and validators, override reasons included; a
     partner user sees its own lines as the portal shows them (lines of released statements, or
@@ -294,7 +294,7 @@ class PartnerCommissionListView(ListApiView):
         ),
     ],
 )
-class PartnerStatementView(ApiView):
+class PartnerStatementView(CachedAnswerMixin, ApiView):
     """The partner's statement for one month on the chain: its status and workflow dates, its
     regular lines and its adjustments (lines correcting earlier months, with `adjusts_month`), and
     totals computed from the lines shown. A partner user sees the amounts of a statement not yet

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from accounts.access import Capability
 from api import selectors
-from api.base import ApiView, ListApiView
+from api.base import ApiView, CachedAnswerMixin, ListApiView
 from api.ranges import MAX_PARAM_LENGTH, period_range
 from api.serializers import ChainSummarySerializer, PeriodSerializer, ValidatorPnlSerializer
 from chains.models import Chain, Period
@@ -90,7 +90,7 @@ class PeriodListView(ListApiView):
     "validator scope.",
     parameters=RANGE_PARAMETERS,
 )
-class ValidatorPnlView(ListApiView):
+class ValidatorPnlView(CachedAnswerMixin, ListApiView):
     """One row per final period with the validator's revenue by component."""
 
     serializer_class = ValidatorPnlSerializer

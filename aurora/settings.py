@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "canonical",
     "commissions",
     "operations",
+    "serving",
     "portal",
     "rest_framework",
     "rest_framework_simplejwt",
@@ -185,6 +186,11 @@ AUTH_PASSWORD_VALIDATORS = [
 
 REDIS_URL: str = env.str("REDIS_URL", default="redis://127.0.0.1:63799/0")
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Whole API and portal answers replayed while their data hold (serving.answers): which cache, and
+# for how long at most (0: never kept). Entries of an old data version are never read again and
+# expire by this time.
+AURORA_ANSWER_CACHE: str = env.str("AURORA_ANSWER_CACHE", default="default")
+AURORA_ANSWER_CACHE_SECONDS: int = env.int("AURORA_ANSWER_CACHE_SECONDS", default=3600)
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"

@@ -1,0 +1,121 @@
+"""Answers kept whole in the cache: the bytes a GET produced, under the data version, the user's
+access and the request, so a repeated read costs a cache lookup and nothing is ever recomputed
+for data that did not change.
+
+The key holds the user's id and every access fact of the user row (role, chains, validators), so
+an answer is replayed to the same user with the same access only: never to another partner,
+never after that user's scope changed (guardian grants bump the data version). The data version
+is read before the answer is made (serving.versions), so an entry can be newer than its key but
+never older than it. Each entry carries a strong ETag (the SHA-256 of its bytes); a request whose
+`If-None-Match` names it is answered 304 without a body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.cache import caches
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+
+from serving.versions import data_version
+
+KEY_PREFIX = "aurora:answer:v1"
+# Headers an answer carries besides its body (paging, downloads); the rest is the server's.
+KEPT_HEADERS = ("X-Total-Count", "X-Limit", "X-Offset", "Link", "Content-Disposition")
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: bytes
+    content_type: str
+    headers: tuple[tuple[str, str], ...]
+    etag: str
+
+    @classmethod
+    def of(cls, response: HttpResponse) -> Answer:
+        body = bytes(response.content)
+        headers = tuple((name, response[name]) for name in KEPT_HEADERS if response.has_header(name))
+        return cls(body, response.get("Content-Type", ""), headers, etag_of(body))
+
+    def response(self, request: HttpRequest) -> HttpResponse:
+        if etag_matches(request, self.etag):
+            return not_modified(self.etag)
+        response = HttpResponse(self.body, content_type=self.content_type)
+        for name, value in self.headers:
+            response[name] = value
+        response["ETag"] = self.etag
+        return response
+
+
+def etag_of(body: bytes) -> str:
+    return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+
+
+def etag_matches(request: HttpRequest, etag: str) -> bool:
+    wanted = request.headers.get("If-None-Match")
+    if not wanted:
+        return False
+    return wanted.strip() == "*" or etag in {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
+
+
+def not_modified(etag: str) -> HttpResponse:
+    response = HttpResponseNotModified()
+    response["ETag"] = etag
+    return response
+
+
+def audience(user: Any) -> str:
+    """Who an answer may be replayed to: this user, with exactly this access."""
+    facts = [
+        str(user.pk),
+        str(getattr(user, "role", "")),
+        str(getattr(user, "partner_id", "") or ""),
+        "superuser" if getattr(user, "is_superuser", False) else "",
+        ",".join(sorted(getattr(user, "allowed_chain_ids", None) or ())),
+        ",".join(sorted(getattr(user, "allowed_validator_keys", None) or ())),
+    ]
+    return hashlib.sha256("\x1f".join(facts).encode()).hexdigest()[:32]
+
+
+def request_digest(request: HttpRequest) -> str:
+    query = urlencode(sorted((name, value) for name, values in request.GET.lists() for value in values))
+    accept = request.headers.get("Accept", "")
+    return hashlib.sha256(f"{request.path}\x1f{query}\x1f{accept}".encode()).hexdigest()[:40]
+
+
+def answer_key(request: HttpRequest, user: Any, version: str) -> str:
+    return f"{KEY_PREFIX}:{version}:{audience(user)}:{request_digest(request)}"
+
+
+def _cache() -> Any:
+    return caches[settings.AURORA_ANSWER_CACHE]
+
+
+class AnswerCache:
+    """One request's use of the cache: `lookup()` first, `keep(response)` once it is made."""
+
+    def __init__(self, request: HttpRequest, user: Any) -> None:
+        self.request = request
+        self.key = answer_key(request, user, data_version()) if settings.AURORA_ANSWER_CACHE_SECONDS else ""
+
+    def lookup(self) -> HttpResponse | None:
+        if not self.key:
+            return None
+        entry = _cache().get(self.key)
+        return entry.response(self.request) if isinstance(entry, Answer) else None
+
+    def keep(self, response: HttpResponse) -> HttpResponse:
+        """Store a 200 and answer it with its ETag (or 304 if the client already holds it)."""
+        if response.status_code != 200 or getattr(response, "streaming", False):
+            return response
+        answer = Answer.of(response)
+        if self.key:
+            _cache().set(self.key, answer, settings.AURORA_ANSWER_CACHE_SECONDS)
+        if etag_matches(self.request, answer.etag):
+            return not_modified(answer.etag)
+        response["ETag"] = answer.etag
+        return response
