@@ -110,3 +110,18 @@ def test_a_replayed_answer_reads_no_data_tables(north: Book) -> None:
     assert replayed.status_code == 200
     sql = " ".join(query["sql"] for query in captured.captured_queries)
     assert "partner_commission_lines" not in sql and "read_model_changes" in sql
+
+
+def test_the_compaction_runs_as_a_task_on_an_hourly_schedule(north: Book) -> None:
+    from django_celery_beat.models import PeriodicTask
+
+    from serving.tasks import compact_read_model_changes
+
+    schedule = PeriodicTask.objects.select_related("interval").get(
+        task="serving.tasks.compact_read_model_changes"
+    )
+    assert (schedule.interval.every, schedule.interval.period, schedule.enabled) == (1, "hours", True)
+    weight = data_version().split("-")[0]
+    assert compact_read_model_changes.apply().get() >= 1
+    assert ReadModelChange.objects.count() == 1
+    assert data_version().split("-")[0] == weight
