@@ -19,7 +19,9 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import caches
-from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import get_conditional_response
+from django.utils.http import quote_etag
 
 from serving.versions import data_version
 
@@ -42,30 +44,16 @@ class Answer:
         return cls(body, response.get("Content-Type", ""), headers, etag_of(body))
 
     def response(self, request: HttpRequest) -> HttpResponse:
-        if etag_matches(request, self.etag):
-            return not_modified(self.etag)
+        """The answer, or a 304 keeping its ETag if the request's `If-None-Match` names it."""
         response = HttpResponse(self.body, content_type=self.content_type)
         for name, value in self.headers:
             response[name] = value
         response["ETag"] = self.etag
-        return response
+        return get_conditional_response(request, etag=self.etag, response=response)
 
 
 def etag_of(body: bytes) -> str:
-    return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-
-
-def etag_matches(request: HttpRequest, etag: str) -> bool:
-    wanted = request.headers.get("If-None-Match")
-    if not wanted:
-        return False
-    return wanted.strip() == "*" or etag in {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
-
-
-def not_modified(etag: str) -> HttpResponse:
-    response = HttpResponseNotModified()
-    response["ETag"] = etag
-    return response
+    return quote_etag(hashlib.sha256(body).hexdigest()[:32])
 
 
 def audience(user: Any) -> str:
@@ -115,7 +103,5 @@ class AnswerCache:
         answer = Answer.of(response)
         if self.key:
             _cache().set(self.key, answer, settings.AURORA_ANSWER_CACHE_SECONDS)
-        if etag_matches(self.request, answer.etag):
-            return not_modified(answer.etag)
         response["ETag"] = answer.etag
-        return response
+        return get_conditional_response(self.request, etag=answer.etag, response=response)

@@ -16,16 +16,6 @@ from tests.api.test_api_partners import Book, bearer, book, commissions_url, dat
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def north() -> Book:
-    return book("Northwind Staking")
-
-
-@pytest.fixture
-def helios() -> Book:
-    return book("Helios Capital")
-
-
 @pytest.mark.django_db(transaction=True)  # each step its own transaction, as in production
 def test_a_write_to_a_watched_table_moves_the_version_and_compaction_keeps_it_new() -> None:
     north = book("Northwind Staking")
