@@ -49,7 +49,13 @@ class Answer:
         for name, value in self.headers:
             response[name] = value
         response["ETag"] = self.etag
-        return get_conditional_response(request, etag=self.etag, response=response)
+        return conditional(request, response, self.etag)
+
+
+def conditional(request: HttpRequest, response: HttpResponse, etag: str) -> HttpResponse:
+    """`response`, or a 304 with its ETag if the request's `If-None-Match` names it (Django's
+    rules: `*`, weak comparison, GET and HEAD only)."""
+    return get_conditional_response(request, etag=etag, response=response) or response
 
 
 def etag_of(body: bytes) -> str:
@@ -104,4 +110,4 @@ class AnswerCache:
         if self.key:
             _cache().set(self.key, answer, settings.AURORA_ANSWER_CACHE_SECONDS)
         response["ETag"] = answer.etag
-        return get_conditional_response(self.request, etag=answer.etag, response=response)
+        return conditional(self.request, response, answer.etag)
