@@ -639,6 +639,11 @@ def test_a_provider_outage_fails_the_pipeline_degrades_health_and_the_next_disco
     providers: ProviderServer, celery_worker: Worker
 ) -> None:
     admin = f.UserFactory(role=Role.ADMIN)
+    # Each worker process keeps its own breaker per provider; the outage may open it in either, so
+    # the heal waits out a short reset time as the next beat, ten minutes on, would wait out 60 s.
+    for row in Provider.objects.filter(provider_name__startswith="jito-"):
+        row.options = {**(row.options or {}), "circuit_reset_seconds": 1}
+        row.save(update_fields=["options"])
     providers.down.add("jito")
 
     out = StringIO()
@@ -659,6 +664,7 @@ def test_a_provider_outage_fails_the_pipeline_degrades_health_and_the_next_disco
     assert "the last run failed" in health.chains[0].reason
 
     providers.down.clear()
+    time.sleep(1.2)  # past the breakers' reset time: the next call may try the provider again
     healed = discover_new_periods.delay(CHAIN).get(timeout=30)
     job = wait_job(healed["jobs"][0], celery_worker)
 
