@@ -85,6 +85,9 @@ MIDDLEWARE = [
     "api.errors.ApiErrorEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    # A GET under /v1/ whose answer is kept (serving.answers) is answered here, before sessions,
+    # authentication and the database scope; anything else goes on.
+    "api.replay.AnswerReplayMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -186,6 +189,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 REDIS_URL: str = env.str("REDIS_URL", default="redis://127.0.0.1:63799/0")
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "aurora.common.cache.ReusedClientRedisCache"
 # Whole API and portal answers replayed while their data hold (serving.answers): which cache, and
 # for how long at most (0: never kept). Entries of an old data version are never read again and
 # expire by this time.

@@ -2,11 +2,13 @@
 access and the request, so a repeated read costs a cache lookup and nothing is ever recomputed
 for data that did not change.
 
-The key holds the user's id and every access fact of the user row (role, chains, validators), so
-an answer is replayed to the same user with the same access only: never to another partner,
-never after that user's scope changed (guardian grants bump the data version). The data version
-is read before the answer is made (serving.versions), so an entry can be newer than its key but
-never older than it. Each entry carries a strong ETag (the SHA-256 of its bytes); a request whose
+The key holds the data version and the user's id, so an answer is replayed to the same user only,
+never to another partner, and never after that user's access changed: a change of role, partner,
+chain or validator narrowing, activity, group or object grant moves the data version (serving
+migrations 0001 and 0003). The data version is read before the answer is made
+(serving.versions), so an entry can be newer than its key but never older than it. Because the
+key needs nothing but a verified token's user id, a replay can be found before the user is loaded
+(api.replay). Each entry carries a strong ETag (the SHA-256 of its bytes); a request whose
 `If-None-Match` names it is answered 304 without a body.
 """
 
@@ -25,7 +27,7 @@ from django.utils.http import quote_etag
 
 from serving.versions import data_version
 
-KEY_PREFIX = "aurora:answer:v1"
+KEY_PREFIX = "aurora:answer:v2"
 # Headers an answer carries besides its body (paging, downloads); the rest is the server's.
 KEPT_HEADERS = ("X-Total-Count", "X-Limit", "X-Offset", "Link", "Content-Disposition")
 
@@ -49,6 +51,7 @@ class Answer:
         for name, value in self.headers:
             response[name] = value
         response["ETag"] = self.etag
+        response["Content-Length"] = str(len(self.body))  # what CommonMiddleware adds to a fresh one
         return conditional(request, response, self.etag)
 
 
@@ -62,31 +65,30 @@ def etag_of(body: bytes) -> str:
     return quote_etag(hashlib.sha256(body).hexdigest()[:32])
 
 
-def audience(user: Any) -> str:
-    """Who an answer may be replayed to: this user, with exactly this access."""
-    facts = [
-        str(user.pk),
-        str(getattr(user, "role", "")),
-        str(getattr(user, "partner_id", "") or ""),
-        "superuser" if getattr(user, "is_superuser", False) else "",
-        ",".join(sorted(getattr(user, "allowed_chain_ids", None) or ())),
-        ",".join(sorted(getattr(user, "allowed_validator_keys", None) or ())),
-    ]
-    return hashlib.sha256("\x1f".join(facts).encode()).hexdigest()[:32]
-
-
 def request_digest(request: HttpRequest) -> str:
     query = urlencode(sorted((name, value) for name, values in request.GET.lists() for value in values))
     accept = request.headers.get("Accept", "")
     return hashlib.sha256(f"{request.path}\x1f{query}\x1f{accept}".encode()).hexdigest()[:40]
 
 
-def answer_key(request: HttpRequest, user: Any, version: str) -> str:
-    return f"{KEY_PREFIX}:{version}:{audience(user)}:{request_digest(request)}"
+def answer_key(request: HttpRequest, user_id: object, version: str) -> str:
+    return f"{KEY_PREFIX}:{version}:{user_id}:{request_digest(request)}"
 
 
-def _cache() -> Any:
+def answer_cache() -> Any:
     return caches[settings.AURORA_ANSWER_CACHE]
+
+
+def _replayed(request: HttpRequest, key: str) -> HttpResponse | None:
+    entry = answer_cache().get(key) if key else None
+    return entry.response(request) if isinstance(entry, Answer) else None
+
+
+def replay(request: HttpRequest, user_id: object) -> HttpResponse | None:
+    """The kept answer to this request for this user at today's data version, if there is one."""
+    if not settings.AURORA_ANSWER_CACHE_SECONDS:
+        return None
+    return _replayed(request, answer_key(request, user_id, data_version()))
 
 
 class AnswerCache:
@@ -94,13 +96,12 @@ class AnswerCache:
 
     def __init__(self, request: HttpRequest, user: Any) -> None:
         self.request = request
-        self.key = answer_key(request, user, data_version()) if settings.AURORA_ANSWER_CACHE_SECONDS else ""
+        self.key = (
+            answer_key(request, user.pk, data_version()) if settings.AURORA_ANSWER_CACHE_SECONDS else ""
+        )
 
     def lookup(self) -> HttpResponse | None:
-        if not self.key:
-            return None
-        entry = _cache().get(self.key)
-        return entry.response(self.request) if isinstance(entry, Answer) else None
+        return _replayed(self.request, self.key)
 
     def keep(self, response: HttpResponse) -> HttpResponse:
         """Store a 200 and answer it with its ETag (or 304 if the client already holds it)."""
@@ -108,6 +109,6 @@ class AnswerCache:
             return response
         answer = Answer.of(response)
         if self.key:
-            _cache().set(self.key, answer, settings.AURORA_ANSWER_CACHE_SECONDS)
+            answer_cache().set(self.key, answer, settings.AURORA_ANSWER_CACHE_SECONDS)
         response["ETag"] = answer.etag
         return conditional(self.request, response, answer.etag)
