@@ -4,13 +4,16 @@ errors, so no view builds an envelope by hand."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
 
 ENVELOPE_KEYS = frozenset({"data", "error"})
 
@@ -19,8 +22,41 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"data": None, "error": {"code": code, "message": message, "details": details or {}}}
 
 
+class RawJson:
+    """A value that is JSON text already (a JSONB column read as text): sent as it is. (Not a
+    dataclass: orjson would write those as objects.)"""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class _Encoder(JSONEncoder):
+    """DRF's encoder (dates, decimals, lazy text as DRF writes them), knowing RawJson."""
+
+    def default(self, obj: Any) -> Any:
+        if isinstance(obj, RawJson):
+            return json.loads(obj.text)
+        return super().default(obj)
+
+
+_encoder = _Encoder()
+
+
+def _orjson_default(obj: Any) -> Any:
+    if isinstance(obj, RawJson):
+        return orjson.Fragment(obj.text)
+    return _encoder.default(obj)
+
+
 class EnvelopeRenderer(JSONRenderer):
-    """JSON with the envelope around what the view returned (errors arrive already shaped)."""
+    """JSON with the envelope around what the view returned (errors arrive already shaped).
+    Written by orjson, with DRF's encoder for what orjson leaves to it (dates and times, so they
+    read exactly as DRF writes them; decimals; lazy text), or by DRF's renderer when indentation
+    is asked for or orjson refuses the data (keys that are not strings)."""
+
+    encoder_class = _Encoder
 
     def render(
         self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
@@ -30,6 +66,11 @@ class EnvelopeRenderer(JSONRenderer):
             return b""
         if not (isinstance(data, dict) and data.keys() == ENVELOPE_KEYS):
             data = {"data": data, "error": None}
+        if self.get_indent(accepted_media_type or "", renderer_context or {}) is None:
+            try:
+                return orjson.dumps(data, default=_orjson_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+            except TypeError:
+                pass
         return bytes(super().render(data, accepted_media_type, renderer_context))
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
 from accounts.access import Capability, capabilities, scoped
+from api.line_rows import fenced, line_values
 from chains.models import Chain
 from commissions.models import Agreement, AgreementStatus, CommissionLine, Statement
 from commissions.selectors import RELEASED, amounts_visible, visible_lines
@@ -121,13 +122,14 @@ def statement_for(user: Any, partner: Partner, chain: Chain, month: str) -> Stat
 @dataclass
 class StatementView:
     """A statement as the user may see it: with its lines and totals, or, for a partner whose
-    statement is still in preparation and who does not see open amounts, its status only."""
+    statement is still in preparation and who does not see open amounts, its status only. Lines
+    are rows of `api.line_rows.line_values`."""
 
     statement: Statement
     amounts_visible: bool
     partner_view: bool
-    lines: list[CommissionLine] = field(default_factory=list)
-    adjustments: list[CommissionLine] = field(default_factory=list)
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    adjustments: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def provisional(self) -> bool:
@@ -135,11 +137,11 @@ class StatementView:
 
     @property
     def lines_total(self) -> Decimal | None:
-        return sum((x.final_amount_native for x in self.lines), ZERO) if self.amounts_visible else None
+        return _final_total(self.lines) if self.amounts_visible else None
 
     @property
     def adjustments_total(self) -> Decimal | None:
-        return sum((x.final_amount_native for x in self.adjustments), ZERO) if self.amounts_visible else None
+        return _final_total(self.adjustments) if self.amounts_visible else None
 
     @property
     def total(self) -> Decimal | None:
@@ -148,25 +150,28 @@ class StatementView:
         return self.lines_total + self.adjustments_total
 
 
+def _final_total(rows: list[dict[str, Any]]) -> Decimal:
+    return sum((row["final_amount_native"] for row in rows), ZERO)
+
+
 def statement_view(user: Any, statement: Statement) -> StatementView:
     partner_view = acts_as_partner(user)
     visible = not partner_view or amounts_visible(statement.partner, statement.status)
     view = StatementView(statement=statement, amounts_visible=visible, partner_view=partner_view)
     if visible:
-        rows = list(
-            scoped(CommissionLine.objects.all(), user)
-            .filter(statement=statement)
-            .select_related(*LINE_RELATIONS)
-            .order_by(
+        lines = scoped(CommissionLine.objects.all(), user).filter(statement=statement)
+        rows = line_values(
+            fenced(lines).order_by(
                 F("adjusts_statement__month").asc(nulls_first=True),
                 "period__period_end",
                 "agreement__agreement_name",
                 "rule_order",
                 "pk",
-            )
+            ),
+            breakdown=False,
         )
-        view.lines = [line for line in rows if line.adjusts_statement_id is None]
-        view.adjustments = [line for line in rows if line.adjusts_statement_id is not None]
+        for row in rows:
+            (view.lines if row["adjusts_statement__month"] is None else view.adjustments).append(row)
     return view
 
 

@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.fields import AmountField, ChainUnitSerializer
+from api.line_rows import line_documents
 from api.partner_selectors import StatementView
 from aurora.common.amounts import plain_amount
 from commissions.models import CommissionLine, StatementStatus
@@ -171,10 +172,22 @@ class StatementSerializer(serializers.Serializer):  # type: ignore[type-arg]
     approved_at = serializers.SerializerMethodField()
     released_at = serializers.DateTimeField(source="statement.released_at", allow_null=True)
     paid_at = serializers.DateTimeField(source="statement.paid_at", allow_null=True)
-    lines = StatementLineSerializer(many=True)
-    adjustments = StatementLineSerializer(many=True)
+    lines = serializers.SerializerMethodField()
+    adjustments = serializers.SerializerMethodField()
     totals = serializers.SerializerMethodField()
     unit = ChainUnitSerializer(source="statement.chain")
+
+    @extend_schema_field(StatementLineSerializer(many=True))
+    def get_lines(self, view: StatementView) -> list[dict[str, Any]]:
+        return self._lines(view, view.lines)
+
+    @extend_schema_field(StatementLineSerializer(many=True))
+    def get_adjustments(self, view: StatementView) -> list[dict[str, Any]]:
+        return self._lines(view, view.adjustments)
+
+    def _lines(self, view: StatementView, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        chains = [view.statement.chain]
+        return line_documents(rows, chains=chains, partner_view=view.partner_view, breakdown=False)
 
     @extend_schema_field(AmountField(allow_null=True))
     def get_total_commission_native(self, view: StatementView) -> str | None:

@@ -20,6 +20,7 @@ from api import partner_selectors as selectors
 from api.base import ApiView, CachedAnswerMixin, ListApiView
 from api.envelope import EnvelopeRenderer
 from api.filters import StrictBooleanFilter, StrictChoiceFilter
+from api.line_rows import fenced, line_documents, line_values
 from api.partner_serializers import (
     CommissionLineSerializer,
     PartnerClientSerializer,
@@ -225,12 +226,22 @@ class PartnerCommissionListView(CachedAnswerMixin, ListApiView):
     def rows(self) -> QuerySet[CommissionLine]:
         user = self.request.user
         partner = selectors.partner_for(user, self.kwargs["partner_id"])
-        chain = chain_for(user, self.kwargs["chain_id"])
-        lines = selectors.commission_lines(user, partner, chain)
-        return lines.filter(period_range(self.request, chain).q("period__"))
+        self.chain = chain_for(user, self.kwargs["chain_id"])
+        lines = selectors.commission_lines(user, partner, self.chain)
+        return lines.filter(period_range(self.request, self.chain).q("period__"))
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "partner_view": _partner_view(self.request.user)}
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """As the serializer would answer, from rows (api.line_rows)."""
+        lines = self.filter_queryset(self.get_queryset())
+        rows = line_values(fenced(lines).order_by(*lines.query.order_by), breakdown=True)
+        page = self.paginate_queryset(rows)
+        documents = line_documents(
+            page or [], chains=[self.chain], partner_view=_partner_view(request.user), breakdown=True
+        )
+        return self.get_paginated_response(documents)
 
 
 # ---- statements ---------------------------------------------------------------------------------
