@@ -91,6 +91,7 @@ def line_documents(
     """What the serializer would send for each row of `line_values`."""
     units = {chain.pk: _unit(chain) for chain in chains}
     fields = LISTED_LINE_FIELDS if breakdown else STATEMENT_LINE_FIELDS
+    stamps: dict[Any, str] = {}  # a page's lines share a few periods and runs
     documents = []
     for row in rows:
         value = {name: row[column] for name, column in COLUMNS.items()}
@@ -103,7 +104,11 @@ def line_documents(
         if value["override_amount_native"] is not None:
             value["override_amount_native"] = plain_amount(value["override_amount_native"])
         for name in DATETIMES:
-            value[name] = _datetime.to_representation(value[name]) if value[name] is not None else None
+            moment = value[name]
+            if moment is not None:
+                if moment not in stamps:
+                    stamps[moment] = _datetime.to_representation(moment)
+                value[name] = stamps[moment]
         if partner_view:
             value["override_reason"] = None
         if breakdown:

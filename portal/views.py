@@ -3,10 +3,12 @@ rows; another partner's id answers 404, exactly like an id that does not exist."
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.forms import PasswordChangeForm
@@ -30,6 +32,7 @@ from partners.selectors import partner_of
 from portal import selectors
 from portal.charts import monthly_bars
 from portal.forms import LineFilterForm
+from serving.answers import AnswerCache, conditional
 
 PortalView = Callable[..., HttpResponse]
 LINES_PER_PAGE = 50
@@ -70,6 +73,33 @@ def partner_page(view: PortalView) -> PortalView:
     return page
 
 
+def kept_page(view: PortalView) -> PortalView:
+    """A partner page replayed from serving.answers while its data hold (under @partner_page, so
+    every check still runs), with an ETag (304 when the browser has it). The page embeds the CSRF
+    token of the browser's secret, so the key holds that secret's digest; a page with a message to
+    show, or before the browser has a CSRF cookie, is made afresh and not kept."""
+
+    @wraps(view)
+    def page(request: HttpRequest, partner: Partner, *args: Any, **kwargs: Any) -> HttpResponse:
+        secret = request.COOKIES.get(settings.CSRF_COOKIE_NAME, "")
+        usable = (
+            request.method == "GET"
+            and bool(secret)
+            and request.META.get("CSRF_COOKIE") == secret
+            and not len(messages.get_messages(request))
+        )
+        answers = AnswerCache(
+            request, request.user, variant=hashlib.sha256(secret.encode()).hexdigest()[:32], usable=usable
+        )
+        replayed = answers.lookup()
+        if replayed is not None:
+            return replayed
+        response = view(request, partner, *args, **kwargs)
+        return response if response.cookies else answers.keep(response)
+
+    return page
+
+
 class PortalLoginView(LoginView):
     template_name = "portal/login.html"
     redirect_authenticated_user = True
@@ -79,6 +109,7 @@ class PortalLoginView(LoginView):
 
 
 @partner_page
+@kept_page
 def dashboard(request: HttpRequest, partner: Partner) -> HttpResponse:
     board = selectors.dashboard(request.user, partner)
     charts = [(chain, monthly_bars(board.series(chain.pk), chain)) for chain in board.chains.values()]
@@ -91,6 +122,7 @@ def dashboard(request: HttpRequest, partner: Partner) -> HttpResponse:
 
 
 @partner_page
+@kept_page
 def commissions(request: HttpRequest, partner: Partner) -> HttpResponse:
     form = LineFilterForm(request.GET or None, chains=selectors.chains_of(request.user, partner))
     selection = form.selection()
@@ -117,6 +149,7 @@ def commissions(request: HttpRequest, partner: Partner) -> HttpResponse:
 
 
 @partner_page
+@kept_page
 def line(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
     commission_line = selectors.get_own(
         CommissionLine.objects.select_related("chain", "period", "agreement", "statement"),
@@ -140,6 +173,7 @@ def line(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
 
 
 @partner_page
+@kept_page
 def clients(request: HttpRequest, partner: Partner) -> HttpResponse:
     return render(
         request,
@@ -154,6 +188,7 @@ def clients(request: HttpRequest, partner: Partner) -> HttpResponse:
 
 
 @partner_page
+@kept_page
 def client(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
     claimed = selectors.get_own(PartnerClient.objects.select_related("chain"), request.user, partner, pk)
     return render(
@@ -168,6 +203,7 @@ def client(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
 
 
 @partner_page
+@kept_page
 def statements(request: HttpRequest, partner: Partner) -> HttpResponse:
     rows = [
         (statement, amounts_visible(partner, statement.status))
@@ -177,6 +213,7 @@ def statements(request: HttpRequest, partner: Partner) -> HttpResponse:
 
 
 @partner_page
+@kept_page
 def statement(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
     own = selectors.get_own(Statement.objects.select_related("chain"), request.user, partner, pk)
     visible = amounts_visible(partner, own.status)
@@ -211,10 +248,12 @@ def statement_document(request: HttpRequest, partner: Partner, pk: str, export_f
     if document.sha256:
         response["ETag"] = f'"{document.sha256}"'
         response["X-Content-SHA256"] = document.sha256
+        return conditional(request, response, response["ETag"])  # the frozen bytes: 304 if held
     return response
 
 
 @partner_page
+@kept_page
 def agreements(request: HttpRequest, partner: Partner) -> HttpResponse:
     return render(
         request,
@@ -224,6 +263,7 @@ def agreements(request: HttpRequest, partner: Partner) -> HttpResponse:
 
 
 @partner_page
+@kept_page
 def agreement(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
     own = selectors.get_own(selectors.agreements(request.user, partner), request.user, partner, pk)
     return render(

@@ -71,8 +71,9 @@ def request_digest(request: HttpRequest) -> str:
     return hashlib.sha256(f"{request.path}\x1f{query}\x1f{accept}".encode()).hexdigest()[:40]
 
 
-def answer_key(request: HttpRequest, user_id: object, version: str) -> str:
-    return f"{KEY_PREFIX}:{version}:{user_id}:{request_digest(request)}"
+def answer_key(request: HttpRequest, user_id: object, version: str, variant: str = "") -> str:
+    key = f"{KEY_PREFIX}:{version}:{user_id}:{request_digest(request)}"
+    return f"{key}:{variant}" if variant else key
 
 
 def answer_cache() -> Any:
@@ -92,12 +93,16 @@ def replay(request: HttpRequest, user_id: object) -> HttpResponse | None:
 
 
 class AnswerCache:
-    """One request's use of the cache: `lookup()` first, `keep(response)` once it is made."""
+    """One request's use of the cache: `lookup()` first, `keep(response)` once it is made.
+    `variant` narrows the key further (a portal page: the browser's CSRF secret, which the page
+    embeds); `usable=False` leaves the cache alone for this request."""
 
-    def __init__(self, request: HttpRequest, user: Any) -> None:
+    def __init__(self, request: HttpRequest, user: Any, *, variant: str = "", usable: bool = True) -> None:
         self.request = request
         self.key = (
-            answer_key(request, user.pk, data_version()) if settings.AURORA_ANSWER_CACHE_SECONDS else ""
+            answer_key(request, user.pk, data_version(), variant)
+            if usable and settings.AURORA_ANSWER_CACHE_SECONDS
+            else ""
         )
 
     def lookup(self) -> HttpResponse | None:
