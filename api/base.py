@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from aurora.common.dbscope import set_database_scope
 from serving.answers import AnswerCache
+from serving.versions import one_snapshot
 
 
 def refuse_nul_characters(request: Request, kwargs: dict[str, Any]) -> None:
@@ -62,6 +63,12 @@ class CachedAnswerMixin:
     their ETag when made; `If-None-Match` with it gets a 304."""
 
     answers: AnswerCache | None = None
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if request.method != "GET":
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        with one_snapshot():
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]

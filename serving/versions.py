@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.db import connection, transaction
 
 
@@ -32,3 +35,18 @@ def compact_changes() -> int:
                 [sum(weights)],
             )
     return len(weights)
+
+
+@contextmanager
+def one_snapshot() -> Iterator[None]:
+    """The block's statements (the data version first, then the data) read one snapshot of the
+    database: a recompute committing meanwhile is seen whole or not at all, and the version an
+    answer is kept under is exactly the one its data were read at. Inside a caller's transaction
+    the caller's rules hold."""
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield

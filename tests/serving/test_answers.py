@@ -115,3 +115,32 @@ def test_the_compaction_runs_as_a_task_on_an_hourly_schedule(north: Book) -> Non
     assert compact_read_model_changes.apply().get() >= 1
     assert ReadModelChange.objects.count() == 1
     assert data_version().split("-")[0] == weight
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_reads_one_snapshot_so_a_commit_meanwhile_is_seen_whole_or_not_at_all() -> None:
+    import threading
+
+    from django.db import connections
+
+    from partners.models import Partner
+    from serving.versions import one_snapshot
+
+    north = book("Northwind Staking")
+
+    def commit_elsewhere() -> None:
+        try:
+            Partner.objects.filter(pk=north.partner.pk).update(partner_name="Renamed meanwhile")
+        finally:
+            connections.close_all()
+
+    with one_snapshot():
+        version = data_version()
+        writer = threading.Thread(target=commit_elsewhere)
+        writer.start()
+        writer.join()
+        assert data_version() == version  # the data and the version it is kept under stay together
+        assert Partner.objects.get(pk=north.partner.pk).partner_name == "Northwind Staking"
+
+    assert data_version() != version
+    assert Partner.objects.get(pk=north.partner.pk).partner_name == "Renamed meanwhile"
