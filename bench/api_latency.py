@@ -45,7 +45,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -84,6 +83,8 @@ class Dataset:
     finance_token: str
     partner_token: str
     statement_months: dict[str, str]  # partner -> the month of its statement
+    portal_cookie: str  # the partner user's signed-in browser
+    portal_pages: dict[str, list[str]]  # page -> its paths for the partner
 
 
 def ensure_dataset() -> None:
@@ -164,6 +165,8 @@ def prepare() -> Dataset:
     partner_access_sync(finance)
     partner_access_sync(partner)
 
+    portal_cookie, portal_pages = portal_browser(partner, own)
+
     def token(user: User) -> str:
         access = AccessToken.for_user(user)
         access.set_exp(lifetime=TOKEN_LIFETIME)
@@ -178,12 +181,57 @@ def prepare() -> Dataset:
         finance_token=token(finance),
         partner_token=token(partner),
         statement_months=statement_months,
+        portal_cookie=portal_cookie,
+        portal_pages=portal_pages,
     )
+
+
+def portal_browser(user: Any, partner: Any) -> tuple[str, dict[str, list[str]]]:
+    """A signed-in browser of the partner user (its session and CSRF cookies) and the portal
+    pages it will open: the dashboard, its statements and the drill-down of its lines."""
+    from django.conf import settings
+    from django.test import Client
+    from django.urls import reverse
+
+    from commissions.models import CommissionLine, Statement
+
+    browser = Client(HTTP_HOST="127.0.0.1")
+    browser.force_login(user)
+    if browser.get(reverse("portal:dashboard"), secure=True).status_code != 200:
+        raise SystemExit("the partner user cannot open the portal")
+    cookies = "; ".join(
+        f"{name}={browser.cookies[name].value}"
+        for name in (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME)
+    )
+    statements = Statement.objects.filter(partner=partner, chain_id=CHAIN).order_by("month")
+    lines = CommissionLine.objects.filter(partner=partner, chain_id=CHAIN).order_by("pk")[:100]
+    pages = {
+        "dashboard": [reverse("portal:dashboard")],
+        "statement": [reverse("portal:statement", args=[s.pk]) for s in statements],
+        "drill-down": [reverse("portal:line", args=[line.pk]) for line in lines],
+    }
+    return COOKIE + cookies, pages
 
 
 # ---- the scenarios ------------------------------------------------------------------------------
 
-Request = tuple[str, str, str]  # (path, token, caller)
+Request = tuple[str, str, str]  # (path, credential, caller)
+COOKIE = "cookie:"  # a credential that is a portal session's cookies, not a bearer token
+
+
+def credential_headers(credential: str) -> dict[str, str]:
+    if credential.startswith(COOKIE):
+        return {"Cookie": credential.removeprefix(COOKIE)}
+    return {"Authorization": f"Bearer {credential}"}
+
+
+def answered(path: str, body: bytes) -> bool:
+    """A real answer: an API envelope with data, or a whole portal page."""
+    import msgspec
+
+    if path.startswith("/portal/"):
+        return body.rstrip().endswith(b"</html>") and b"<main" in body
+    return bool(msgspec.json.decode(body).get("data"))
 
 
 @dataclass(frozen=True)
@@ -227,6 +275,13 @@ def scenarios(data: Dataset, clients: int) -> list[Scenario]:
         partner = with_statement[(client * 7_919 + n * 104_729) % len(with_statement)]
         return statement_path(data, partner), data.finance_token, "finance"
 
+    pages = list(data.portal_pages)
+
+    def portal(client: int, n: int) -> Request:
+        page = pages[(client + n) % len(pages)]
+        paths = data.portal_pages[page]
+        return paths[(client * 31 + n) % len(paths)], data.portal_cookie, page
+
     own_commissions = (commissions_path(data, data.own_partner_id), data.partner_token, "partner")
     own_statement = (statement_path(data, data.own_partner_id), data.partner_token, "partner")
 
@@ -246,6 +301,15 @@ def scenarios(data: Dataset, clients: int) -> list[Scenario]:
             pnl,
             {"finance": clients},
             [(pnl_path(data, key), data.finance_token, "finance") for key in validators],
+        ),
+        Scenario(
+            "portal",
+            f"portal as the partner user, {clients} clients: dashboard, statement "
+            f"({len(data.portal_pages['statement'])}) and drill-down pages "
+            f"({len(data.portal_pages['drill-down'])}) in turn",
+            portal,
+            dict.fromkeys(data.portal_pages, clients),
+            [(path, data.portal_cookie, page) for page, paths in data.portal_pages.items() for path in paths],
         ),
         Scenario(
             "statement",
@@ -271,7 +335,7 @@ def queries_per_request(scenario: Scenario, *, show: bool) -> dict[str, tuple[in
         path, token, caller = scenario.plan(index, 0)
         if caller in found:
             continue
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = credential_headers(token)
         client.get(path, secure=True, headers=headers)  # warm: connection, content types, caches
         with CaptureQueriesContext(connection) as queries:
             response = client.get(path, secure=True, headers=headers)
@@ -485,11 +549,11 @@ async def _client(
             started = time.perf_counter()
             problem = None
             try:
-                response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+                response = await client.get(path, headers=credential_headers(token))
                 elapsed = time.perf_counter() - started
                 if response.status != 200:
                     problem = f"{response.status} {path}: {response.body[:200]!r}"
-                elif not msgspec.json.decode(response.body).get("data"):
+                elif not answered(path, response.body):
                     problem = f"empty data: {path}"
             except (HttpError, OSError, TimeoutError, msgspec.DecodeError) as error:
                 elapsed = time.perf_counter() - started
@@ -570,6 +634,84 @@ def cold(server: Server, scenario: Scenario, *, clients: int, database: str) -> 
     return run
 
 
+MIXED_READERS = 45
+MIXED_SECONDS = 45.0  # the recompute of the month takes 25-35 s here
+MIXED_TARGET_P95_MS = 300.0
+RECOMPUTE = """
+import json, sys, time
+from bench._support import django_setup
+django_setup()
+from commissions.services.recompute import recompute_range
+started = time.perf_counter()
+first, last = int(sys.argv[2]), int(sys.argv[3])
+runs = recompute_range(chain_id=sys.argv[1], first=first, last=last, triggered_by="bench")
+print(json.dumps({"seconds": time.perf_counter() - started,
+                  "lines": sum(r.lines_inserted + r.lines_updated for r in runs),
+                  "errors": [r.error_message for r in runs if r.error_message]}))
+"""
+
+
+def change_every_period() -> None:
+    """An input of every period changes (each validator's MEV by one lamport), as a provider's
+    correction would, so the recompute rewrites the month's lines rather than skipping it."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE canonical_validator_mev SET total_mev_native = total_mev_native + 1 "
+            "WHERE superseded_at IS NULL AND period_id IN "
+            "(SELECT period_id FROM canonical_periods WHERE chain_id = %s)",
+            [CHAIN],
+        )
+    connection.close()
+
+
+def mixed(server: Server, data: Dataset, scenario: Scenario, *, duration: float, database: str) -> bool:
+    """45 readers of partner commissions (kept answers, warmed first) while the month is
+    recomputed in another process: every commit of a period moves the data version, so the
+    readers' answers are made again. Each answer is read in one snapshot (serving.versions), so
+    none mixes data from before and after a commit."""
+    import json
+
+    from bench import recompute
+
+    cold(server, scenario, clients=MIXED_READERS, database=database)
+    change_every_period()
+    first, last = recompute.FIRST_PERIOD, recompute.FIRST_PERIOD + recompute.PERIODS - 1
+    worker = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", RECOMPUTE, CHAIN, str(first), str(last)],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+    )
+    run = load(server, scenario, clients=MIXED_READERS, warmup=0.0, duration=duration, database=database)
+    out, _ = worker.communicate(timeout=600)
+    reports = [line for line in out.decode().splitlines() if line.startswith('{"seconds"')]
+    outcome = json.loads(reports[-1]) if worker.returncode == 0 and reports else {}
+    _, p95, _, _ = percentiles(run.all_latencies())
+    finished = bool(outcome) and outcome["seconds"] <= duration and not outcome["errors"]
+    met = p95 <= MIXED_TARGET_P95_MS and run.errors == 0 and finished
+    rows = [
+        (
+            "recompute meanwhile",
+            f"{outcome.get('seconds', float('nan')):.1f} s, {outcome.get('lines', 0):,} lines written, "
+            f"errors {outcome.get('errors', ['it failed'])}"
+            + ("" if finished else f" (must end within the {duration:.0f} s measured)"),
+        ),
+        ("readers' requests", f"{run.requests:,} in {run.seconds:.1f} s, {run.errors} errors"),
+        ("readers' latency", _latency(run.all_latencies())),
+        ("CPU per read", _cpu_per_request(run)),
+        (
+            f"target p95 <= {MIXED_TARGET_P95_MS:.0f} ms",
+            f"p95 {p95:.0f} ms: {'MET' if met else 'NOT MET'}",
+        ),
+    ]
+    table(rows, f"mixed: {MIXED_READERS} readers of partner commissions while the month is recomputed")
+    for sample in run.error_samples:
+        say(f"  error: {sample}")
+    return met
+
+
 # ---- report -------------------------------------------------------------------------------------
 
 
@@ -629,7 +771,9 @@ def report(
     ]
     if len(run.latencies) > 1:
         for caller, values in sorted(run.latencies.items()):
-            rows.append((f"  as {caller} ({scenario.callers[caller]} clients)", _latency(values)))
+            share = scenario.callers[caller]
+            label = f"  {caller} pages" if share == clients else f"  as {caller} ({share} clients)"
+            rows.append((label, _latency(values)))
     rows += [
         (
             "one client alone",
@@ -682,11 +826,16 @@ def main(argv: list[str] | None = None) -> int:
         "--duration", type=float, default=DURATION_SECONDS, help="measured seconds per scenario"
     )
     parser.add_argument("--warmup", type=float, default=WARMUP_SECONDS)
-    parser.add_argument("--only", choices=["commissions", "pnl", "statement"], help="one scenario")
+    parser.add_argument(
+        "--only", choices=["commissions", "pnl", "statement", "portal", "mixed"], help="one scenario"
+    )
     parser.add_argument("--show-queries", action="store_true", help="print the SQL of one request per caller")
     args = parser.parse_args(argv)
 
-    warnings.filterwarnings("ignore", "No directory at")  # whitenoise: no collected static files
+    # The portal's pages name their static files by the manifest, as a deployment serves them.
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, check=True
+    )
     django_setup()
     from django.conf import settings
     from django.urls import NoReverseMatch, reverse
@@ -739,6 +888,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             alone = load(server, scenario, clients=1, warmup=0.5, duration=ALONE_SECONDS, database=database)
             results.append(report(scenario, run, alone, first, queries[scenario.name], args.clients))
+        if args.only in (None, "mixed"):
+            say("mixed ...")
+            readers = next(s for s in scenarios(data, args.clients) if s.name == "commissions")
+            results.append(mixed(server, data, readers, duration=MIXED_SECONDS, database=database))
+            chosen.append(Scenario("mixed", "", readers.plan, {}, []))
     ok = bool(results) and all(results) and not missing
     names = ", ".join(s.name for s, met in zip(chosen, results, strict=True) if not met)
     if ok:

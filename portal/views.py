@@ -75,28 +75,32 @@ def partner_page(view: PortalView) -> PortalView:
 
 
 def kept_page(view: PortalView) -> PortalView:
-    """A partner page replayed from serving.answers while its data hold (under @partner_page, so
-    every check still runs), with an ETag (304 when the browser has it). The page embeds the CSRF
-    token of the browser's secret, so the key holds that secret's digest; a page with a message to
-    show, or before the browser has a CSRF cookie, is made afresh and not kept."""
+    """A signed-in user's page replayed from serving.answers while its data hold, with an ETag
+    (304 when the browser has it). A replay needs neither the partner checks nor the data: the
+    key holds the user and the data version, which every change of access moves (as for the API,
+    api.replay). A page is made, checks included, in one snapshot with the version it is kept
+    under. The page embeds the CSRF token of the browser's secret, so the key holds that secret's
+    digest; a page with a message to show, or before the browser has a CSRF cookie, is made
+    afresh and not kept."""
 
     @wraps(view)
-    def page(request: HttpRequest, partner: Partner, *args: Any, **kwargs: Any) -> HttpResponse:
+    def page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
         secret = request.COOKIES.get(settings.CSRF_COOKIE_NAME, "")
         usable = (
             request.method == "GET"
+            and user.is_authenticated
             and bool(secret)
             and request.META.get("CSRF_COOKIE") == secret
             and not len(messages.get_messages(request))
         )
+        browser = hashlib.sha256(secret.encode()).hexdigest()[:32]
+        replayed = AnswerCache(request, user, variant=browser, usable=usable).lookup()
+        if replayed is not None:
+            return replayed
         with one_snapshot():
-            answers = AnswerCache(
-                request, request.user, variant=hashlib.sha256(secret.encode()).hexdigest()[:32], usable=usable
-            )
-            replayed = answers.lookup()
-            if replayed is not None:
-                return replayed
-            response = view(request, partner, *args, **kwargs)
+            answers = AnswerCache(request, user, variant=browser, usable=usable)
+            response = view(request, *args, **kwargs)
         return response if response.cookies else answers.keep(response)
 
     return page
@@ -110,8 +114,8 @@ class PortalLoginView(LoginView):
         return home_for(self.request.user)
 
 
-@partner_page
 @kept_page
+@partner_page
 def dashboard(request: HttpRequest, partner: Partner) -> HttpResponse:
     board = selectors.dashboard(request.user, partner)
     charts = [(chain, monthly_bars(board.series(chain.pk), chain)) for chain in board.chains.values()]
@@ -123,8 +127,8 @@ def dashboard(request: HttpRequest, partner: Partner) -> HttpResponse:
     )
 
 
-@partner_page
 @kept_page
+@partner_page
 def commissions(request: HttpRequest, partner: Partner) -> HttpResponse:
     form = LineFilterForm(request.GET or None, chains=selectors.chains_of(request.user, partner))
     selection = form.selection()
@@ -150,8 +154,8 @@ def commissions(request: HttpRequest, partner: Partner) -> HttpResponse:
     )
 
 
-@partner_page
 @kept_page
+@partner_page
 def line(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
     commission_line = selectors.get_own(
         CommissionLine.objects.select_related("chain", "period", "agreement", "statement"),
@@ -174,8 +178,8 @@ def line(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
     )
 
 
-@partner_page
 @kept_page
+@partner_page
 def clients(request: HttpRequest, partner: Partner) -> HttpResponse:
     return render(
         request,
@@ -189,8 +193,8 @@ def clients(request: HttpRequest, partner: Partner) -> HttpResponse:
     )
 
 
-@partner_page
 @kept_page
+@partner_page
 def client(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
     claimed = selectors.get_own(PartnerClient.objects.select_related("chain"), request.user, partner, pk)
     return render(
@@ -204,8 +208,8 @@ def client(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
     )
 
 
-@partner_page
 @kept_page
+@partner_page
 def statements(request: HttpRequest, partner: Partner) -> HttpResponse:
     rows = [
         (statement, amounts_visible(partner, statement.status))
@@ -214,8 +218,8 @@ def statements(request: HttpRequest, partner: Partner) -> HttpResponse:
     return render(request, "portal/statements.html", {"partner": partner, "rows": rows, "nav": "statements"})
 
 
-@partner_page
 @kept_page
+@partner_page
 def statement(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
     own = selectors.get_own(Statement.objects.select_related("chain"), request.user, partner, pk)
     visible = amounts_visible(partner, own.status)
@@ -254,8 +258,8 @@ def statement_document(request: HttpRequest, partner: Partner, pk: str, export_f
     return response
 
 
-@partner_page
 @kept_page
+@partner_page
 def agreements(request: HttpRequest, partner: Partner) -> HttpResponse:
     return render(
         request,
@@ -264,8 +268,8 @@ def agreements(request: HttpRequest, partner: Partner) -> HttpResponse:
     )
 
 
-@partner_page
 @kept_page
+@partner_page
 def agreement(request: HttpRequest, partner: Partner, pk: str) -> HttpResponse:
     own = selectors.get_own(selectors.agreements(request.user, partner), request.user, partner, pk)
     return render(
