@@ -124,6 +124,9 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://aurora@127.0.0.1:54329/aurora"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+# A kept connection is checked before a request reuses it, so a restarted database or pooler
+# costs a reconnect, not a 500.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=True)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # A database host that drops packets must not hang requests and probes for minutes.
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault(

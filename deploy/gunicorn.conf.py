@@ -4,11 +4,15 @@ The bind address comes from the command line: 0.0.0.0:8000 in the container, 127
 behind nginx. The timeout matches nginx's proxy_read_timeout (deploy/nginx/aurora.conf).
 """
 
+import multiprocessing
 from typing import Any
 
-# A few synchronous workers: the back office and the API are database-bound. About 2 x CPU + 1;
-# `--workers N` on the command line overrides it.
-workers = 3
+# Synchronous workers, two per core: the best tail in bench/api_latency.py (4 on 2 cores; a
+# replayed answer costs 1.5-2.5 CPU-ms, a made one 10-20). Sync workers take the next connection
+# from the shared listen queue, so a worker busy making an answer never holds clients another
+# worker could serve (gthread workers, each with its own kept-alive connections, had a longer
+# tail). Behind nginx, keep-alive is nginx's to the clients. `--workers N` overrides it.
+workers = 2 * multiprocessing.cpu_count()
 # Requests slower than this (a long P&L export or terms preview) are cut; nginx waits as long.
 timeout = 120
 graceful_timeout = 30
