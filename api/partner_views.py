@@ -35,6 +35,7 @@ from commissions.services.statement_documents import statement_filename
 from commissions.services.statement_downloads import statement_download
 from commissions.services.statements import statement_export
 from partners.models import ClientKind, Partner, PartnerClient
+from serving.answers import conditional, etag_of
 
 PARTNER_READERS = (Capability.VIEW_COMMISSIONS, Capability.VIEW_OWN_PARTNER)
 EXPORTERS = (Capability.EXPORT_STATEMENTS, Capability.VIEW_OWN_PARTNER)
@@ -362,13 +363,19 @@ class PartnerStatementExportView(ApiView):
         partner = selectors.partner_for(user, partner_id)
         chain = chain_for(user, chain_id)
         statement = selectors.exportable_statement(user, partner, chain, month)
+        headers = {}
         if selectors.acts_as_partner(user):
             document = statement_download(statement=statement, actor=user, export_format="csv", channel="api")
             content, filename = document.content, document.filename
+            if document.sha256:  # the bytes frozen at release
+                headers["X-Content-SHA256"] = document.sha256
         else:
             content = statement_export(statement=statement, actor=user).encode()
             filename = statement_filename(statement, "csv")
-        return Response(content, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        headers["ETag"] = etag_of(content)
+        # 304 when the client holds these bytes (the download is still recorded in the audit log).
+        return conditional(request, Response(content, headers=headers), headers["ETag"])  # type: ignore[return-value]
 
     def handle_exception(self, exc: Exception) -> Response:
         """Errors are answered in the JSON envelope, whatever was negotiated for the file."""

@@ -144,3 +144,16 @@ def test_an_answer_reads_one_snapshot_so_a_commit_meanwhile_is_seen_whole_or_not
 
     assert data_version() != version
     assert Partner.objects.get(pk=north.partner.pk).partner_name == "Renamed meanwhile"
+
+
+def test_a_released_statement_download_is_304_when_the_client_holds_its_bytes(north: Book) -> None:
+    client = bearer(north.user)
+    url = statement_url(north, "2025-08") + "/export"
+    first = client.get(url)
+    assert first.status_code == 200 and first["ETag"]
+
+    held = client.get(url, headers={"If-None-Match": first["ETag"]})
+    stale = client.get(url, headers={"If-None-Match": '"something-else"'})
+
+    assert held.status_code == 304 and held.content == b""
+    assert stale.status_code == 200 and stale.content == first.content
