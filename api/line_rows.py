@@ -1,82 +1,101 @@
-"""Commission lines as the API sends them, made from plain rows instead of model instances and a
-serializer per line: the same fields and values as `CommissionLineSerializer` and
-`StatementLineSerializer` (which still describe them in the schema; a test holds the two
-together), at a fraction of the cost. The breakdown travels as the JSON text PostgreSQL holds and
-is embedded as it is (api.envelope.RawJson), never parsed; the chain's `unit`, the same for every line,
-is made once.
+"""Commission lines as the API sends them, written by PostgreSQL: each line's JSON document is made
+in the query that finds it (`json_build_object`), so a page is one statement and a few strings
+joined, with no model instances, no rows converted to Python values and back, and no serializer
+per line. The documents hold exactly the fields and values of `CommissionLineSerializer` and
+`StatementLineSerializer` (which still describe them in the schema; a test holds them together):
+amounts as `plain_amount` writes them (`trim_scale`), times as DRF writes them (UTC, `Z`,
+microseconds only when there are some), the breakdown as the JSON text PostgreSQL holds.
 
-`fenced()` is the query plan: a partner's lines in a period range are a few hundred rows found by
+The fence is the query plan: a partner's lines in a period range are a few hundred rows found by
 the partner index, but with the row-level-security filters the planner cannot estimate them and
 walks every agreement instead (20 ms, not 1). Selecting the lines first behind an optimisation
-fence (`OFFSET 0`), then joining what the page shows, keeps it on the index."""
+fence (`OFFSET 0`), then joining what the page shows, keeps it on the index. The lines' own
+filters (access, period range, the list's filters) are Django's, compiled once; only the joins,
+the document and the order are written here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet, TextField
-from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast
-from rest_framework import serializers
+import orjson
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+from django.db.models import QuerySet
 
-from api.envelope import RawJson
-from aurora.common.amounts import plain_amount
 from chains.models import Chain
 from commissions.models import CommissionLine
 
-# output field -> the row's column (a path through the line's relations)
-COLUMNS = {
-    "line_id": "pk",
-    "chain_id": "chain_id",
-    "period_identifier": "period__period_identifier",
-    "period_start": "period__period_start",
-    "period_end": "period__period_end",
-    "agreement_id": "agreement_id",
-    "agreement_name": "agreement__agreement_name",
-    "agreement_version": "agreement_version",
-    "rule_order": "rule_order",
-    "validator_key": "validator_key",
-    "revenue_component": "revenue_component",
-    "attribution_method": "attribution_method",
-    "base_amount_native": "base_amount_native",
-    "commission_rate_bps": "commission_rate_bps",
-    "pre_override_amount_native": "pre_override_amount_native",
-    "override_amount_native": "override_amount_native",
-    "final_amount_native": "final_amount_native",
-    "override_reason": "override_reason",
-    "statement_id": "statement_id",
-    "statement_month": "statement__month",
-    "statement_status": "statement__status",
-    "adjusts_month": "adjusts_statement__month",
-    "computed_at": "computed_at",
-}
-AMOUNTS = ("base_amount_native", "pre_override_amount_native", "final_amount_native")
-DATETIMES = ("period_start", "period_end", "computed_at")
-BREAKDOWN = "breakdown_json"
-# StatementLineSerializer's fields, in its order; a listed line adds its breakdown before computed_at.
-STATEMENT_LINE_FIELDS = (*tuple(COLUMNS), "unit")
-LISTED_LINE_FIELDS = (*tuple(COLUMNS)[:-1], "breakdown", "computed_at", "unit")
 
-_datetime = serializers.DateTimeField()
+def _iso(column: str) -> str:
+    """A timestamp as DRF's DateTimeField writes it in UTC: `2025-09-02T10:00:00Z`, or with
+    `.ffffff` when it has microseconds (`datetime.isoformat`)."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+        f"CASE WHEN date_trunc('second', {column}) = {column} THEN '' ELSE to_char({utc}, '.US') END || 'Z'"
+    )
 
 
-def fenced(lines: QuerySet[CommissionLine]) -> QuerySet[CommissionLine]:
-    """The same lines, found first by their own filters and then joined (see the module's note)."""
-    sql, params = lines.order_by().values("pk").query.sql_with_params()
-    # Django's own compiled SQL, its parameters still bound separately: nothing is interpolated.
-    fence = RawSQL(f"SELECT * FROM ({sql}) AS fenced OFFSET 0", params)  # noqa: S608, S611
-    return CommissionLine.objects.filter(pk__in=fence)
+def _plain(column: str) -> str:
+    """An amount as `aurora.common.amounts.plain_amount` writes it: no trailing zeros, no exponent."""
+    return f"trim_scale({column})::text"
 
 
-def line_values(lines: QuerySet[CommissionLine], *, breakdown: bool) -> QuerySet[Any]:
-    """`lines` (ordered) as rows of exactly the columns a line's answer needs."""
-    extra = {BREAKDOWN: Cast("breakdown", TextField())} if breakdown else {}
-    rows: QuerySet[Any] = lines.values(*COLUMNS.values(), **extra)
-    return rows
+_FIELDS: tuple[tuple[str, str], ...] = (
+    ("line_id", "line.line_id"),
+    ("chain_id", "line.chain_id"),
+    ("period_identifier", "period.period_identifier"),
+    ("period_start", _iso("period.period_start")),
+    ("period_end", _iso("period.period_end")),
+    ("agreement_id", "line.agreement_id"),
+    ("agreement_name", "agreement.agreement_name"),
+    ("agreement_version", "line.agreement_version"),
+    ("rule_order", "line.rule_order"),
+    ("validator_key", "line.validator_key"),
+    ("revenue_component", "line.revenue_component"),
+    ("attribution_method", "line.attribution_method"),
+    ("base_amount_native", _plain("line.base_amount_native")),
+    ("commission_rate_bps", "line.commission_rate_bps"),
+    ("pre_override_amount_native", _plain("line.pre_override_amount_native")),
+    ("override_amount_native", _plain("line.override_amount_native")),
+    ("final_amount_native", _plain("line.final_amount_native")),
+    ("override_reason", "line.override_reason"),
+    ("statement_id", "line.statement_id"),
+    ("statement_month", "statement.month"),
+    ("statement_status", "statement.status"),
+    ("adjusts_month", "adjusted.month"),
+)
+BREAKDOWN = ("breakdown", "line.breakdown")
+COMPUTED_AT = ("computed_at", _iso("line.computed_at"))
+UNIT = ("unit", "%s::json")  # the chain's, the same for every line: a parameter
+
+_JOINS = """
+FROM partner_commission_lines AS line
+JOIN canonical_periods AS period ON period.period_id = line.period_id
+JOIN agreements AS agreement ON agreement.agreement_id = line.agreement_id
+LEFT JOIN partner_commission_statements AS statement ON statement.statement_id = line.statement_id
+LEFT JOIN partner_commission_statements AS adjusted ON adjusted.statement_id = line.adjusts_statement_id
+WHERE line.line_id IN (SELECT * FROM ({lines}) AS fenced OFFSET 0)
+"""
+# The orders the API promises (and `api.partner_selectors.commission_lines` gives the ORM).
+LISTED_ORDER = "period.period_end, agreement.agreement_name, line.rule_order, adjusted.month, line.line_id"
+STATEMENT_ORDER = f"adjusted.month ASC NULLS FIRST, {LISTED_ORDER.replace(', adjusted.month', '')}"
 
 
-def _unit(chain: Chain) -> dict[str, Any]:
+def _document(*, partner_view: bool, breakdown: bool) -> str:
+    fields = [
+        ("override_reason", "NULL") if partner_view and name == "override_reason" else (name, sql)
+        for name, sql in _FIELDS
+    ]
+    fields += [BREAKDOWN, COMPUTED_AT] if breakdown else [COMPUTED_AT]
+    fields.append(UNIT)
+    return "json_build_object(" + ", ".join(f"'{name}', {sql}" for name, sql in fields) + ")::text"
+
+
+def unit_of(chain: Chain) -> dict[str, Any]:
+    """`ChainUnitSerializer`'s answer."""
     return {
         "chain_id": chain.pk,
         "native_unit": chain.native_unit,
@@ -85,35 +104,73 @@ def _unit(chain: Chain) -> dict[str, Any]:
     }
 
 
-def line_documents(
-    rows: Iterable[dict[str, Any]], *, chains: Sequence[Chain], partner_view: bool, breakdown: bool
-) -> list[dict[str, Any]]:
-    """What the serializer would send for each row of `line_values`."""
-    units = {chain.pk: _unit(chain) for chain in chains}
-    fields = LISTED_LINE_FIELDS if breakdown else STATEMENT_LINE_FIELDS
-    stamps: dict[Any, str] = {}  # a page's lines share a few periods and runs
-    documents = []
-    for row in rows:
-        value = {name: row[column] for name, column in COLUMNS.items()}
-        value["line_id"] = str(value["line_id"])
-        value["agreement_id"] = str(value["agreement_id"])
-        if value["statement_id"] is not None:
-            value["statement_id"] = str(value["statement_id"])
-        for name in AMOUNTS:
-            value[name] = plain_amount(value[name])
-        if value["override_amount_native"] is not None:
-            value["override_amount_native"] = plain_amount(value["override_amount_native"])
-        for name in DATETIMES:
-            moment = value[name]
-            if moment is not None:
-                if moment not in stamps:
-                    stamps[moment] = _datetime.to_representation(moment)
-                value[name] = stamps[moment]
-        if partner_view:
-            value["override_reason"] = None
-        if breakdown:
-            text = row[BREAKDOWN]
-            value["breakdown"] = RawJson(text) if text is not None else None
-        value["unit"] = units[value["chain_id"]]
-        documents.append({name: value[name] for name in fields})
-    return documents
+def _compiled(lines: QuerySet[CommissionLine]) -> tuple[str, tuple[Any, ...]] | None:
+    """The lines' ids as SQL, or None when Django knows there are none (`.none()`)."""
+    try:
+        sql, params = lines.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return None
+    return sql, tuple(params)
+
+
+@dataclass(frozen=True)
+class Page:
+    total: int
+    documents: str  # a JSON array
+
+
+def line_page(
+    lines: QuerySet[CommissionLine], *, chain: Chain, partner_view: bool, limit: int, offset: int
+) -> Page:
+    """`limit` of `lines` from `offset` in the listed order, with their breakdown, and how many
+    lines there are in all: one statement (two for a page past the end)."""
+    compiled = _compiled(lines)
+    if compiled is None:
+        return Page(total=0, documents="[]")
+    sql, params = compiled
+    query = (
+        f"SELECT count(*) OVER (), {_document(partner_view=partner_view, breakdown=True)}"
+        + _JOINS.format(lines=sql)
+        + f"ORDER BY {LISTED_ORDER} LIMIT %s OFFSET %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query, (orjson.dumps(unit_of(chain)).decode(), *params, limit, offset))
+        rows = cursor.fetchall()
+        if rows:
+            total = rows[0][0]
+        elif offset:
+            cursor.execute(f"SELECT count(*) FROM ({sql}) AS lines", params)  # noqa: S608 (Django's SQL)
+            total = cursor.fetchone()[0]
+        else:
+            total = 0
+    return Page(total=total, documents="[" + ",".join(row[1] for row in rows) + "]")
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    final_amount_native: Decimal
+    document: str  # a JSON object
+
+
+def statement_lines(
+    lines: QuerySet[CommissionLine], *, chain: Chain, partner_view: bool
+) -> tuple[list[StatementLine], list[StatementLine]]:
+    """A statement's `lines` as it shows them, without their breakdown: its regular lines, then
+    its adjustments (lines correcting earlier months)."""
+    compiled = _compiled(lines)
+    if compiled is None:
+        return [], []
+    sql, params = compiled
+    query = (
+        "SELECT line.adjusts_statement_id IS NOT NULL, line.final_amount_native, "
+        + _document(partner_view=partner_view, breakdown=False)
+        + _JOINS.format(lines=sql)
+        + f"ORDER BY {STATEMENT_ORDER}"
+    )
+    regular: list[StatementLine] = []
+    adjustments: list[StatementLine] = []
+    with connection.cursor() as cursor:
+        cursor.execute(query, (orjson.dumps(unit_of(chain)).decode(), *params))
+        for adjustment, amount, document in cursor.fetchall():
+            (adjustments if adjustment else regular).append(StatementLine(amount, document))
+    return regular, adjustments

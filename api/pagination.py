@@ -5,6 +5,7 @@ seed's endpoints promise. The schema declares the bounds these methods enforce."
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from rest_framework.exceptions import ValidationError
@@ -29,6 +30,15 @@ class LimitOffset(LimitOffsetPagination):
         if links:
             headers["Link"] = ", ".join(links)
         return Response(data, headers=headers)
+
+    def answer(self, request: Any, fetch: Callable[[int, int], tuple[int, Any]]) -> Response:
+        """The page `fetch(limit, offset)` made, and how many rows there are in all, answered as
+        `get_paginated_response` answers a page this class cut from a queryset."""
+        self.request = request
+        self.limit = self.get_limit(request)
+        self.offset = self.get_offset(request)
+        self.count, data = fetch(self.limit, self.offset)
+        return self.get_paginated_response(data)
 
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         return schema

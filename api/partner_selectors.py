@@ -11,12 +11,12 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
 from accounts.access import Capability, capabilities, scoped
-from api.line_rows import fenced, line_values
+from api.line_rows import StatementLine, statement_lines
 from chains.models import Chain
 from commissions.models import Agreement, AgreementStatus, CommissionLine, Statement
 from commissions.selectors import RELEASED, amounts_visible, visible_lines
@@ -123,13 +123,13 @@ def statement_for(user: Any, partner: Partner, chain: Chain, month: str) -> Stat
 class StatementView:
     """A statement as the user may see it: with its lines and totals, or, for a partner whose
     statement is still in preparation and who does not see open amounts, its status only. Lines
-    are rows of `api.line_rows.line_values`."""
+    are documents made by PostgreSQL (`api.line_rows.statement_lines`)."""
 
     statement: Statement
     amounts_visible: bool
     partner_view: bool
-    lines: list[dict[str, Any]] = field(default_factory=list)
-    adjustments: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[StatementLine] = field(default_factory=list)
+    adjustments: list[StatementLine] = field(default_factory=list)
 
     @property
     def provisional(self) -> bool:
@@ -150,8 +150,8 @@ class StatementView:
         return self.lines_total + self.adjustments_total
 
 
-def _final_total(rows: list[dict[str, Any]]) -> Decimal:
-    return sum((row["final_amount_native"] for row in rows), ZERO)
+def _final_total(rows: list[StatementLine]) -> Decimal:
+    return sum((row.final_amount_native for row in rows), ZERO)
 
 
 def statement_view(user: Any, statement: Statement) -> StatementView:
@@ -160,18 +160,9 @@ def statement_view(user: Any, statement: Statement) -> StatementView:
     view = StatementView(statement=statement, amounts_visible=visible, partner_view=partner_view)
     if visible:
         lines = scoped(CommissionLine.objects.all(), user).filter(statement=statement)
-        rows = line_values(
-            fenced(lines).order_by(
-                F("adjusts_statement__month").asc(nulls_first=True),
-                "period__period_end",
-                "agreement__agreement_name",
-                "rule_order",
-                "pk",
-            ),
-            breakdown=False,
+        view.lines, view.adjustments = statement_lines(
+            lines, chain=statement.chain, partner_view=partner_view
         )
-        for row in rows:
-            (view.lines if row["adjusts_statement__month"] is None else view.adjustments).append(row)
     return view
 
 

@@ -10,8 +10,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.envelope import RawJson
 from api.fields import AmountField, ChainUnitSerializer
-from api.line_rows import line_documents
 from api.partner_selectors import StatementView
 from aurora.common.amounts import plain_amount
 from commissions.models import CommissionLine, StatementStatus
@@ -178,16 +178,12 @@ class StatementSerializer(serializers.Serializer):  # type: ignore[type-arg]
     unit = ChainUnitSerializer(source="statement.chain")
 
     @extend_schema_field(StatementLineSerializer(many=True))
-    def get_lines(self, view: StatementView) -> list[dict[str, Any]]:
-        return self._lines(view, view.lines)
+    def get_lines(self, view: StatementView) -> list[RawJson]:
+        return [RawJson(line.document) for line in view.lines]
 
     @extend_schema_field(StatementLineSerializer(many=True))
-    def get_adjustments(self, view: StatementView) -> list[dict[str, Any]]:
-        return self._lines(view, view.adjustments)
-
-    def _lines(self, view: StatementView, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        chains = [view.statement.chain]
-        return line_documents(rows, chains=chains, partner_view=view.partner_view, breakdown=False)
+    def get_adjustments(self, view: StatementView) -> list[RawJson]:
+        return [RawJson(line.document) for line in view.adjustments]
 
     @extend_schema_field(AmountField(allow_null=True))
     def get_total_commission_native(self, view: StatementView) -> str | None:

@@ -18,9 +18,9 @@ from rest_framework.response import Response
 from accounts.access import Capability
 from api import partner_selectors as selectors
 from api.base import ApiView, CachedAnswerMixin, ListApiView
-from api.envelope import EnvelopeRenderer
+from api.envelope import EnvelopeRenderer, RawJson
 from api.filters import StrictBooleanFilter, StrictChoiceFilter
-from api.line_rows import fenced, line_documents, line_values
+from api.line_rows import line_page
 from api.partner_serializers import (
     CommissionLineSerializer,
     PartnerClientSerializer,
@@ -235,14 +235,16 @@ class PartnerCommissionListView(CachedAnswerMixin, ListApiView):
         return {**super().get_serializer_context(), "partner_view": _partner_view(self.request.user)}
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """As the serializer would answer, from rows (api.line_rows)."""
+        """As the serializer would answer, written by PostgreSQL (api.line_rows)."""
         lines = self.filter_queryset(self.get_queryset())
-        rows = line_values(fenced(lines).order_by(*lines.query.order_by), breakdown=True)
-        page = self.paginate_queryset(rows)
-        documents = line_documents(
-            page or [], chains=[self.chain], partner_view=_partner_view(request.user), breakdown=True
-        )
-        return self.get_paginated_response(documents)
+        partner_view = _partner_view(request.user)
+
+        def fetch(limit: int, offset: int) -> tuple[int, RawJson]:
+            page = line_page(lines, chain=self.chain, partner_view=partner_view, limit=limit, offset=offset)
+            return page.total, RawJson(page.documents)
+
+        paginator: Any = self.paginator
+        return paginator.answer(request, fetch)  # type: ignore[no-any-return]
 
 
 # ---- statements ---------------------------------------------------------------------------------
