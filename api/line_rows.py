@@ -24,6 +24,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import QuerySet
 
+from api.fields import ChainUnitSerializer
 from chains.models import Chain
 from commissions.models import CommissionLine
 
@@ -94,23 +95,18 @@ def _document(*, partner_view: bool, breakdown: bool) -> str:
     return "json_build_object(" + ", ".join(f"'{name}', {sql}" for name, sql in fields) + ")::text"
 
 
-def unit_of(chain: Chain) -> dict[str, Any]:
-    """`ChainUnitSerializer`'s answer."""
-    return {
-        "chain_id": chain.pk,
-        "native_unit": chain.native_unit,
-        "native_decimals": chain.native_decimals,
-        "symbol": str(chain.display_symbol or chain.native_unit),
-    }
-
-
-def _compiled(lines: QuerySet[CommissionLine]) -> tuple[str, tuple[Any, ...]] | None:
-    """The lines' ids as SQL, or None when Django knows there are none (`.none()`)."""
+def _query(
+    lines: QuerySet[CommissionLine], chain: Chain, *, select: str, order: str
+) -> tuple[str, tuple[Any, ...], str, tuple[Any, ...]] | None:
+    """The statement selecting `select` for `lines` joined and in `order`, its parameters, and the
+    lines' own SQL and parameters; None when Django knows there are no lines (`.none()`)."""
     try:
         sql, params = lines.order_by().values("pk").query.sql_with_params()
     except EmptyResultSet:
         return None
-    return sql, tuple(params)
+    unit = orjson.dumps(ChainUnitSerializer(chain).data).decode()
+    query = f"SELECT {select}" + _JOINS.format(lines=sql) + f"ORDER BY {order}"
+    return query, (unit, *params), sql, tuple(params)
 
 
 @dataclass(frozen=True)
@@ -124,17 +120,13 @@ def line_page(
 ) -> Page:
     """`limit` of `lines` from `offset` in the listed order, with their breakdown, and how many
     lines there are in all: one statement (two for a page past the end)."""
-    compiled = _compiled(lines)
-    if compiled is None:
+    select = f"count(*) OVER (), {_document(partner_view=partner_view, breakdown=True)}"
+    made = _query(lines, chain, select=select, order=f"{LISTED_ORDER} LIMIT %s OFFSET %s")
+    if made is None:
         return Page(total=0, documents="[]")
-    sql, params = compiled
-    query = (
-        f"SELECT count(*) OVER (), {_document(partner_view=partner_view, breakdown=True)}"
-        + _JOINS.format(lines=sql)
-        + f"ORDER BY {LISTED_ORDER} LIMIT %s OFFSET %s"
-    )
+    query, query_params, sql, params = made
     with connection.cursor() as cursor:
-        cursor.execute(query, (orjson.dumps(unit_of(chain)).decode(), *params, limit, offset))
+        cursor.execute(query, (*query_params, limit, offset))
         rows = cursor.fetchall()
         if rows:
             total = rows[0][0]
@@ -157,20 +149,17 @@ def statement_lines(
 ) -> tuple[list[StatementLine], list[StatementLine]]:
     """A statement's `lines` as it shows them, without their breakdown: its regular lines, then
     its adjustments (lines correcting earlier months)."""
-    compiled = _compiled(lines)
-    if compiled is None:
-        return [], []
-    sql, params = compiled
-    query = (
-        "SELECT line.adjusts_statement_id IS NOT NULL, line.final_amount_native, "
-        + _document(partner_view=partner_view, breakdown=False)
-        + _JOINS.format(lines=sql)
-        + f"ORDER BY {STATEMENT_ORDER}"
+    select = "line.adjusts_statement_id IS NOT NULL, line.final_amount_native, " + _document(
+        partner_view=partner_view, breakdown=False
     )
+    made = _query(lines, chain, select=select, order=STATEMENT_ORDER)
+    if made is None:
+        return [], []
+    query, query_params, _, _ = made
     regular: list[StatementLine] = []
     adjustments: list[StatementLine] = []
     with connection.cursor() as cursor:
-        cursor.execute(query, (orjson.dumps(unit_of(chain)).decode(), *params))
+        cursor.execute(query, query_params)
         for adjustment, amount, document in cursor.fetchall():
             (adjustments if adjustment else regular).append(StatementLine(amount, document))
     return regular, adjustments
